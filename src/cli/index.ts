@@ -1,0 +1,2 @@
+export { runCli, createCli } from './main.js';
+export type { CliIo } from './output.js';

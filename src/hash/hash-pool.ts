@@ -1,0 +1,85 @@
+import os from 'node:os';
+import { Worker } from 'node:worker_threads';
+import { DftfsError } from '../errors.js';
+import type { HashJob, HashResult } from './hash-job.js';
+
+export type HashRequest = Omit<HashJob, 'id'>;
+
+/**
+ * A fixed set of worker threads that digest file ranges, so every core hashes. Jobs queue in
+ * submission order; callers submit the largest work first for a good balance.
+ */
+export class HashPool {
+  readonly threads: number;
+  private readonly workers: Worker[] = [];
+  private readonly idle: Worker[] = [];
+  private readonly queue: HashJob[] = [];
+  private readonly pending = new Map<number, { resolve: (r: HashResult) => void; reject: (e: Error) => void }>();
+  private readonly running = new Map<Worker, number>();
+  private nextId = 1;
+  private closing: Promise<void> | undefined;
+
+  constructor(threads = os.availableParallelism()) {
+    this.threads = Math.max(1, threads);
+    for (let i = 0; i < this.threads; i++) this.spawn();
+  }
+
+  private spawn(): void {
+    const w = new Worker(new URL('./hash-worker.js', import.meta.url));
+    w.unref();
+    w.on('message', (r: HashResult) => {
+      this.running.delete(w);
+      const p = this.pending.get(r.id);
+      this.pending.delete(r.id);
+      p?.resolve(r);
+      this.idle.push(w);
+      this.pump();
+    });
+    w.on('error', (err) => {
+      // A crashed worker fails its job and is replaced so the pool keeps its size.
+      const id = this.running.get(w);
+      this.running.delete(w);
+      if (id !== undefined) {
+        this.pending.get(id)?.reject(err);
+        this.pending.delete(id);
+      }
+      this.workers.splice(this.workers.indexOf(w), 1);
+      if (!this.closing) {
+        this.spawn();
+        this.pump();
+      }
+    });
+    this.workers.push(w);
+    this.idle.push(w);
+  }
+
+  private pump(): void {
+    while (this.idle.length && this.queue.length) {
+      const w = this.idle.pop()!;
+      const job = this.queue.shift()!;
+      this.running.set(w, job.id);
+      w.postMessage(job);
+    }
+  }
+
+  /** Digest a range; resolves with the worker's result (which may carry an error code). */
+  submit(req: HashRequest): Promise<HashResult> {
+    if (this.closing) return Promise.reject(new DftfsError('ERR_DFTFS_CLOSED', 'hash pool is closed'));
+    const id = this.nextId++;
+    return new Promise<HashResult>((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      this.queue.push({ ...req, id });
+      this.pump();
+    });
+  }
+
+  /** Stops every worker; idempotent, returns the same promise each time. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      for (const [, p] of this.pending) p.reject(new DftfsError('ERR_DFTFS_CLOSED', 'hash pool closed'));
+      this.pending.clear();
+      await Promise.all(this.workers.map((w) => w.terminate()));
+    })();
+    return this.closing;
+  }
+}

@@ -1,0 +1,225 @@
+import fs from 'node:fs';
+import { digestBytes, type Digest, type HashPool } from '../hash/index.js';
+import { createLogger } from '../log.js';
+import {
+  MAX_CHUNK_BYTES, TOC_VERSION, formatModtime, merkleRoot, symlinkStaysInside,
+  type Toc, type TocChunk, type TocEntry,
+} from '../toc/index.js';
+import { loadIndexState, sameStat, saveIndexState, statKey, type IndexState, type StateRecord } from './index-state.js';
+import { walkTree, type WalkItem } from './walk.js';
+import type { IndexWarning } from './warnings.js';
+
+const log = createLogger('index');
+
+/** A file that changes under the hasher this many times in a row is skipped, not chased forever. */
+const MAX_HASH_ATTEMPTS = 3;
+
+const EMPTY_DIGEST = digestBytes(new Uint8Array(0));
+
+export interface IndexProgress {
+  filesDone: number;
+  filesToHash: number;
+  bytesRead: number;
+  bytesToHash: number;
+}
+
+export interface IndexOptions {
+  pool: HashPool;
+  /** Where the incremental state lives; without it every file is hashed. */
+  statePath?: string;
+  chunkBytes?: number;
+  generation?: number;
+  onWarning?: (w: IndexWarning) => void;
+  onProgress?: (p: IndexProgress) => void;
+  /** Test seam: runs after a file's bytes are hashed and before its stat is checked again. */
+  afterHash?: (name: string, attempt: number) => void | Promise<void>;
+}
+
+export interface IndexStats {
+  entries: number;
+  files: number;
+  bytesTotal: number;
+  /** Bytes actually read from disk by this run (0 for a re-index with nothing changed). */
+  bytesRead: number;
+  filesHashed: number;
+  filesReused: number;
+  warnings: IndexWarning[];
+  elapsedMs: number;
+}
+
+export interface IndexResult {
+  toc: Toc;
+  stats: IndexStats;
+}
+
+interface Hashed {
+  digest: Digest;
+  chunks: TocChunk[];
+  bytesRead: number;
+}
+
+/**
+ * Indexes a tree: walks it, reuses digests of files whose (size, mtime, ctime, inode) did not
+ * change since the last run, hashes the rest on the pool, and returns the TOC with its Merkle root.
+ */
+export async function indexTree(root: string, opts: IndexOptions): Promise<IndexResult> {
+  const started = performance.now();
+  const chunkBytes = opts.chunkBytes ?? MAX_CHUNK_BYTES;
+  const warnings: IndexWarning[] = [];
+  const warn = (w: IndexWarning) => {
+    warnings.push(w);
+    log.debug('warning', w.message);
+    opts.onWarning?.(w);
+  };
+  const prev: IndexState = opts.statePath
+    ? await loadIndexState(opts.statePath, chunkBytes, warn)
+    : { chunkBytes, files: new Map() };
+  const items = walkTree(root, warn);
+
+  const next: IndexState = { chunkBytes, files: new Map() };
+  const firstOfInode = new Map<string, string>();
+  const entries: Array<TocEntry | undefined> = [];
+  const toHash: Array<{ item: WalkItem; slot: number }> = [];
+  let filesReused = 0;
+  for (const item of items) {
+    const base = { name: item.name, mode: Number(item.stat.mode & 0o7777n), modtime: formatModtime(item.stat.mtimeNs) };
+    if (item.type === 'dir') {
+      entries.push({ ...base, type: 'dir' });
+    } else if (item.type === 'symlink') {
+      if (!symlinkStaysInside(item.name, item.linkTarget!)) {
+        warn({ path: item.name, code: 'SYMLINK_OUTSIDE', message: `${item.name}: symlink points outside the tree (${item.linkTarget}); kept as is` });
+      }
+      entries.push({ ...base, type: 'symlink', linkName: item.linkTarget! });
+    } else {
+      const inode = `${item.stat.dev}:${item.stat.ino}`;
+      const first = item.stat.nlink > 1n ? firstOfInode.get(inode) : undefined;
+      if (first !== undefined) {
+        entries.push({ ...base, type: 'hardlink', linkName: first });
+        continue;
+      }
+      if (item.stat.nlink > 1n) firstOfInode.set(inode, item.name);
+      const rec = prev.files.get(item.name);
+      if (rec && sameStat(rec, item.stat)) {
+        filesReused++;
+        next.files.set(item.name, rec);
+        entries.push({ ...base, type: 'reg', size: rec.size, digest: rec.digest, chunks: rec.chunks });
+      } else {
+        toHash.push({ item, slot: entries.length });
+        entries.push(undefined);
+      }
+    }
+  }
+
+  // Largest first: the long whole-file passes start early and the small files fill the gaps.
+  toHash.sort((a, b) => Number(b.item.stat.size - a.item.stat.size));
+  const progress: IndexProgress = {
+    filesDone: 0,
+    filesToHash: toHash.length,
+    bytesRead: 0,
+    bytesToHash: toHash.reduce((n, h) => n + Number(h.item.stat.size), 0),
+  };
+  let bytesRead = 0;
+  await Promise.all(toHash.map(async ({ item, slot }) => {
+    let st = item.stat;
+    for (let attempt = 1; ; attempt++) {
+      let hashed: Hashed;
+      try {
+        hashed = await hashFile(opts.pool, item.abs, Number(st.size), chunkBytes);
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        warn({ path: item.name, code: code === 'ENOENT' ? 'VANISHED' : 'UNREADABLE', message: `${item.name}: ${(err as Error).message}; skipped` });
+        return;
+      } finally {
+        progress.filesDone += attempt === 1 ? 1 : 0;
+      }
+      bytesRead += hashed.bytesRead;
+      progress.bytesRead = bytesRead;
+      opts.onProgress?.(progress);
+      await opts.afterHash?.(item.name, attempt);
+      let after: fs.BigIntStats;
+      try {
+        after = fs.lstatSync(item.abs, { bigint: true });
+      } catch {
+        warn({ path: item.name, code: 'VANISHED', message: `${item.name}: removed while being indexed; skipped` });
+        return;
+      }
+      if (after.isFile() && sameStat(statKey(st), after)) {
+        const rec: StateRecord = { ...statKey(st), digest: hashed.digest, chunks: hashed.chunks };
+        next.files.set(item.name, rec);
+        entries[slot] = {
+          name: item.name, type: 'reg', mode: Number(st.mode & 0o7777n), modtime: formatModtime(st.mtimeNs),
+          size: rec.size, digest: rec.digest, chunks: rec.chunks,
+        };
+        return;
+      }
+      if (!after.isFile() || attempt >= MAX_HASH_ATTEMPTS) {
+        warn({ path: item.name, code: 'KEEPS_CHANGING', message: `${item.name}: changed while being hashed ${attempt} times; skipped` });
+        return;
+      }
+      log.debug('changed while hashing, again', item.name);
+      st = after;
+    }
+  }));
+
+  const kept = entries.filter((e): e is TocEntry => e !== undefined);
+  // A hardlink whose first name was skipped loses its target: drop it too rather than emit a bad TOC.
+  const regNames = new Set(kept.filter((e) => e.type === 'reg').map((e) => e.name));
+  const finalEntries = kept.filter((e) => e.type !== 'hardlink' || regNames.has(e.linkName!));
+  if (opts.statePath && (toHash.length > 0 || prev.files.size !== next.files.size)) {
+    await saveIndexState(opts.statePath, next);
+  }
+  const toc: Toc = {
+    version: TOC_VERSION,
+    hashAlgorithm: 'blake3',
+    chunkBytes,
+    root: merkleRoot(finalEntries),
+    generation: opts.generation ?? 0,
+    entries: finalEntries,
+  };
+  const files = finalEntries.filter((e) => e.type === 'reg');
+  return {
+    toc,
+    stats: {
+      entries: finalEntries.length,
+      files: files.length,
+      bytesTotal: files.reduce((n, e) => n + e.size!, 0),
+      bytesRead,
+      filesHashed: toHash.length,
+      filesReused,
+      warnings,
+      elapsedMs: performance.now() - started,
+    },
+  };
+}
+
+/**
+ * Digests one file. A file of one chunk is one job whose chunk digest is the file digest; a
+ * larger one is a whole-file pass plus one job per chunk, so one big file still uses every core.
+ */
+async function hashFile(pool: HashPool, file: string, size: number, chunkBytes: number): Promise<Hashed> {
+  if (size === 0) return { digest: EMPTY_DIGEST, chunks: [], bytesRead: 0 };
+  const fail = (r: { error?: { code: string; message: string } }) => {
+    if (r.error) throw Object.assign(new Error(r.error.message), { code: r.error.code });
+  };
+  if (size <= chunkBytes) {
+    const r = await pool.submit({ path: file, offset: 0, length: size, chunkBytes, whole: false, chunks: true });
+    fail(r);
+    return { digest: r.chunkDigests[0] as Digest, chunks: [{ chunkOffset: 0, chunkSize: size, chunkDigest: r.chunkDigests[0] as Digest }], bytesRead: r.bytesRead };
+  }
+  const wholeP = pool.submit({ path: file, offset: 0, length: size, chunkBytes, whole: true, chunks: false });
+  const chunkPs: Array<Promise<{ offset: number; r: Awaited<typeof wholeP> }>> = [];
+  for (let offset = 0; offset < size; offset += chunkBytes) {
+    const length = Math.min(chunkBytes, size - offset);
+    chunkPs.push(pool.submit({ path: file, offset, length, chunkBytes, whole: false, chunks: true }).then((r) => ({ offset, r })));
+  }
+  const [whole, parts] = await Promise.all([wholeP, Promise.all(chunkPs)]);
+  fail(whole);
+  let bytesRead = whole.bytesRead;
+  const chunks: TocChunk[] = [];
+  for (const { offset, r } of parts) {
+    fail(r);
+    bytesRead += r.bytesRead;
+    chunks.push({ chunkOffset: offset, chunkSize: Math.min(chunkBytes, size - offset), chunkDigest: r.chunkDigests[0] as Digest });
+  }
+  return { digest: whole.wholeDigest as Digest, chunks, bytesRead };
+}

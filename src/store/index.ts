@@ -1,0 +1,1 @@
+export { ObjectStore, type PutResult } from './object-store.js';

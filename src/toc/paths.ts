@@ -1,0 +1,42 @@
+import path from 'node:path';
+import { unsafePath } from '../errors.js';
+
+/**
+ * Checks that a TOC name is a plain relative path inside the tree; throws ERR_DFTFS_UNSAFE_PATH
+ * otherwise. The root is `.`.
+ */
+export function checkEntryName(name: string): void {
+  if (name === '.') return;
+  if (typeof name !== 'string' || name.length === 0) throw unsafePath(String(name), 'empty name');
+  if (name.includes('\0')) throw unsafePath(name, 'contains a NUL byte');
+  if (name.startsWith('/')) throw unsafePath(name, 'absolute path');
+  for (const part of name.split('/')) {
+    if (part === '' || part === '.' || part === '..') throw unsafePath(name, `contains a "${part || '//'}" component`);
+  }
+}
+
+/** The parent of a TOC name (`.` for top-level names). */
+export function parentName(name: string): string {
+  const i = name.lastIndexOf('/');
+  return i < 0 ? '.' : name.slice(0, i);
+}
+
+export function baseName(name: string): string {
+  return name.slice(name.lastIndexOf('/') + 1);
+}
+
+/** True when a symlink at `name` pointing to `target` resolves inside the tree. */
+export function symlinkStaysInside(name: string, target: string): boolean {
+  if (target.length === 0 || target.startsWith('/') || target.includes('\0')) return false;
+  const resolved = path.posix.normalize(path.posix.join(parentName(name), target));
+  return resolved !== '..' && !resolved.startsWith('../');
+}
+
+/** Joins a checked TOC name onto a directory; refuses anything that would land outside it. */
+export function resolveInside(root: string, name: string): string {
+  checkEntryName(name);
+  const full = path.resolve(root, name);
+  const rel = path.relative(root, full);
+  if (rel.startsWith('..') || path.isAbsolute(rel)) throw unsafePath(name, 'escapes the tree');
+  return full;
+}
