@@ -105,8 +105,9 @@ export async function importArchive(input: Readable, store: ObjectStore): Promis
   }
   if (!toc || !digest || !tocBytes) throw malformed('empty archive: no TOC');
   await store.putBytes(tocBytes, digest);
+  const refusedNames = new Set(refused.map((r) => r.name));
   for (const e of toc.entries) {
-    if (e.type === 'reg' && !seen.has(e.name) && !store.has(e.digest!)) refused.push({ name: e.name, reason: 'missing from the archive' });
+    if (e.type === 'reg' && !seen.has(e.name) && !refusedNames.has(e.name) && !store.has(e.digest!)) refused.push({ name: e.name, reason: 'missing from the archive' });
   }
   return { toc, tocDigest: digest, objectsWritten, bytes, refused };
 }
