@@ -5,11 +5,31 @@
 
 const RFC3339_RE = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?Z$/;
 
+/** Files of a tree share few distinct seconds; the date part of each is formatted once. */
+const secondsCache = new Map<bigint, string>();
+const SECONDS_CACHE_MAX = 4096;
+
 export function formatModtime(ns: bigint): string {
   const sec = ns >= 0n ? ns / 1_000_000_000n : (ns - 999_999_999n) / 1_000_000_000n;
   const frac = ns - sec * 1_000_000_000n;
-  const base = new Date(Number(sec) * 1000).toISOString().slice(0, 19);
+  let base = secondsCache.get(sec);
+  if (base === undefined) {
+    if (secondsCache.size >= SECONDS_CACHE_MAX) secondsCache.clear();
+    base = new Date(Number(sec) * 1000).toISOString().slice(0, 19);
+    secondsCache.set(sec, base);
+  }
   return `${base}.${frac.toString().padStart(9, '0')}Z`;
+}
+
+/**
+ * From a `Stats.mtimeMs` double. Doubles near today's epoch resolve ~0.25 µs, finer than any
+ * consumer (fuse-native takes Dates, utimes takes doubles), so the walk can avoid BigInt stats.
+ */
+export function formatModtimeMs(ms: number): string {
+  const sec = Math.floor(ms / 1000);
+  let frac = Math.round((ms - sec * 1000) * 1e6);
+  if (frac >= 1e9) frac = 999_999_999;
+  return formatModtime(BigInt(sec) * 1_000_000_000n + BigInt(frac));
 }
 
 export function parseModtime(s: string): bigint | undefined {

@@ -190,3 +190,25 @@ test('unreadable files and directories are skipped with a warning (run as an unp
   assert.match(r.stderr, /warning: closed: cannot list directory \(EACCES\); skipped/);
   assert.match(r.stderr, /warning: secret: .*EACCES.*skipped/);
 });
+
+test('a small change is journalled, not a rewrite; a torn journal line costs only a re-hash', async (t) => {
+  const { tree, statePath, index } = setup(t);
+  for (let i = 0; i < 100; i++) fs.writeFileSync(path.join(tree, `f${i}`), `file ${i}`);
+  await index();
+  const baseBefore = fs.readFileSync(statePath);
+  fs.writeFileSync(path.join(tree, 'f5'), 'changed');
+  fs.writeFileSync(path.join(tree, 'f6'), 'changed too');
+  const r = await index();
+  assert.equal(r.stats.filesHashed, 2);
+  assert.deepEqual(fs.readFileSync(statePath), baseBefore, 'the base was not rewritten');
+  assert.equal(fs.readFileSync(statePath + '.log', 'utf8').trim().split('\n').length, 2);
+  assert.equal((await index()).stats.bytesRead, 0, 'the journal is applied on load');
+
+  // Tear the last journal line, as a crash mid-append would.
+  const log = fs.readFileSync(statePath + '.log', 'utf8');
+  fs.writeFileSync(statePath + '.log', log.slice(0, log.length - 20));
+  const torn = await index();
+  assert.equal(torn.stats.filesHashed, 1, 'only the path of the torn line is hashed again');
+  assert.equal(torn.stats.warnings.length, 0);
+  assert.equal(byName(torn.toc.entries).get('f6')!.digest, b3sum(path.join(tree, 'f6')));
+});
