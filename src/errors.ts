@@ -14,7 +14,13 @@ export type DftfsErrorCode =
   | 'ERR_DFTFS_UNSAFE_PATH'
   | 'ERR_DFTFS_MALFORMED_ARCHIVE'
   | 'ERR_DFTFS_FILE_CHANGED'
-  | 'ERR_DFTFS_CLOSED';
+  | 'ERR_DFTFS_CLOSED'
+  | 'ERR_DFTFS_PROTOCOL'
+  | 'ERR_DFTFS_AUTH'
+  | 'ERR_DFTFS_BUSY'
+  | 'ERR_DFTFS_TIMEOUT'
+  | 'ERR_DFTFS_UNAVAILABLE'
+  | 'ERR_DFTFS_NATS';
 
 export interface DftfsErrorOptions {
   /** What the user can do about it, shown on its own line by the CLI. */

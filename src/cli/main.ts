@@ -4,13 +4,19 @@ import type { CliContext } from './context.js';
 import { createExportCommand } from './export-cmd.js';
 import { createImportCommand } from './import-cmd.js';
 import { createIndexCommand } from './index-cmd.js';
+import { createAgentCommand } from './agent-cmd.js';
+import { createBcastCommand } from './bcast-cmd.js';
+import { createGetCommand } from './get-cmd.js';
+import { createServeCommand } from './serve-cmd.js';
+import { createStatusCommand } from './status-cmd.js';
 import { describeError, EXIT_OK, processIo, type CliIo } from './output.js';
 
 const pkg = JSON.parse(fs.readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
 
 const EPILOG = `
 Exit codes: 0 success, 1 failure, 2 usage error.
-Environment: DFTFS_HOME (host state directory), DFTFS_DEBUG=index,store,… or * (debug log on stderr).
+Environment: DFTFS_HOME (host state directory), DFTFS_NATS, DFTFS_CLUSTER, DFTFS_SECRET, DFTFS_HOST_ID,
+DFTFS_DEBUG=index,store,net,fetch,agent,bus or * (debug log on stderr).
 Run 'dftfs <command> --help' for a command's options.`;
 
 /** The root command; subcommands get the context through their factories. */
@@ -25,6 +31,11 @@ export function createCli(ctx: CliContext): CommandDef {
       index: createIndexCommand(ctx),
       export: createExportCommand(ctx),
       import: createImportCommand(ctx),
+      serve: createServeCommand(ctx),
+      agent: createAgentCommand(ctx),
+      get: createGetCommand(ctx),
+      bcast: createBcastCommand(ctx),
+      status: createStatusCommand(ctx),
     },
   }) as CommandDef;
 }

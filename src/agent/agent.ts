@@ -1,0 +1,364 @@
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { Bus, startNatsServer, type NatsServerHandle } from '../bus/index.js';
+import { storeDir } from '../config.js';
+import { DftfsError } from '../errors.js';
+import { digestBytes, type Digest, type HashPool } from '../hash/index.js';
+import { indexTree } from '../indexer/index.js';
+import { createLogger } from '../log.js';
+import { PeerClient, PeerServer, RateLimiter, type GetRequest } from '../net/index.js';
+import { ObjectStore } from '../store/index.js';
+import { MAX_CHUNK_BYTES, encodeToc, type Toc, type TocChunk } from '../toc/index.js';
+import { fillPartial, type FetchEnv, type Holder } from './fetcher.js';
+import { HostLocks } from './host-lock.js';
+import { parseDesc, type ObjectDesc } from './object-desc.js';
+import { PartialObject } from './partial-object.js';
+import { addrKey, parsePeerAddr, type PeerAddr } from './peer-addr.js';
+import { StatusBoard } from './status-board.js';
+
+const log = createLogger('agent');
+
+/** How long a `who` round collects answers; answers from a LAN come within a millisecond or two. */
+const DISCOVERY_MAX_MS = 400;
+const DISCOVERY_QUIET_MS = 40;
+/** How often a waiter checks whether another agent of its host has landed an object. */
+const LOCAL_WAIT_POLL_MS = 50;
+
+export interface AgentOptions {
+  home: string;
+  cluster: string;
+  /** NATS URL; without one the agent starts its own nats-server on loopback. */
+  nats?: string;
+  /** Names the host (agents with the same host id share a store); default: the hostname. */
+  hostId?: string;
+  /** Address peers use to reach this agent; default: the first non-loopback IPv4, else 127.0.0.1. */
+  advertise?: string;
+  listen?: string;
+  port?: number;
+  secret?: string;
+  bwlimitBytesPerSec?: number;
+  compress?: boolean;
+  /** Sources fetched from in parallel per object. */
+  jobs?: number;
+  /** Role shown to peers; the publisher of a tree is the origin (asked last). */
+  origin?: boolean;
+}
+
+export interface FetchResult {
+  how: 'present' | 'host' | 'network';
+  bytes: number;
+  ms: number;
+  bytesFrom: Record<string, number>;
+}
+
+function defaultAdvertise(): string {
+  for (const list of Object.values(os.networkInterfaces())) {
+    for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
+  }
+  return '127.0.0.1';
+}
+
+/** Cuts bytes held in memory (a TOC) into chunk descriptors. */
+export function describeBytes(bytes: Uint8Array): ObjectDesc {
+  const chunks: TocChunk[] = [];
+  for (let off = 0; off < bytes.length; off += MAX_CHUNK_BYTES) {
+    const part = bytes.subarray(off, Math.min(bytes.length, off + MAX_CHUNK_BYTES));
+    chunks.push({ chunkOffset: off, chunkSize: part.length, chunkDigest: digestBytes(part) });
+  }
+  return { digest: digestBytes(bytes), size: bytes.length, chunks };
+}
+
+/**
+ * A dftfs agent: holds and serves objects for its host, fetches what it is asked for from the
+ * nearest holders, and answers discovery on the control plane.
+ */
+export class Agent {
+  readonly id: string;
+  readonly hostId: string;
+  addr!: PeerAddr;
+  readonly store: ObjectStore;
+  readonly locks: HostLocks;
+  readonly status: StatusBoard;
+  bus!: Bus;
+  natsUrl!: string;
+  private embedded: NatsServerHandle | undefined;
+  private server!: PeerServer;
+  private readonly published = new Map<Digest, { file: string; desc: ObjectDesc }>();
+  private readonly partials = new Map<Digest, PartialObject>();
+  private readonly inflight = new Map<Digest, Promise<FetchResult>>();
+  private readonly descs = new Map<Digest, ObjectDesc>();
+  private readonly clients = new Map<string, Promise<PeerClient>>();
+  private latestToc: { digest: Digest; toc: Toc; desc: ObjectDesc } | undefined;
+  private closing: Promise<void> | undefined;
+
+  private constructor(readonly opts: AgentOptions) {
+    this.hostId = opts.hostId ?? os.hostname();
+    this.id = `${this.hostId}/${process.pid}-${randomBytes(3).toString('hex')}`;
+    this.store = new ObjectStore(storeDir(opts.home));
+    fs.mkdirSync(this.store.root, { recursive: true });
+    this.locks = new HostLocks(this.store.root);
+    this.status = new StatusBoard(opts.home, this.id);
+  }
+
+  static async start(opts: AgentOptions): Promise<Agent> {
+    const a = new Agent(opts);
+    try {
+      await a.init();
+    } catch (err) {
+      await a.close();
+      throw err;
+    }
+    return a;
+  }
+
+  private async init(): Promise<void> {
+    await this.store.open();
+    await this.store.sweepTemp();
+    if (!this.opts.nats) {
+      this.embedded = await startNatsServer();
+      log.debug('embedded nats-server at', this.embedded.url);
+    }
+    this.natsUrl = this.opts.nats ?? this.embedded!.url;
+    const limiter = this.opts.bwlimitBytesPerSec ? new RateLimiter(this.opts.bwlimitBytesPerSec) : undefined;
+    this.server = new PeerServer({
+      source: { readChunk: (req, signal) => this.readChunk(req, signal) },
+      identity: { agent: this.id, host: this.hostId },
+      cluster: this.opts.cluster,
+      secret: this.opts.secret,
+      limiter,
+      onServe: (e) => this.status.served(e.peer.agent, e.bytes),
+      onReject: (e) => this.status.failure(`refused peer ${e.remote}: ${e.reason}`),
+    });
+    const port = await this.server.listen(this.opts.port ?? 0, this.opts.listen ?? '0.0.0.0');
+    this.addr = { agent: this.id, host: this.hostId, ip: this.opts.advertise ?? defaultAdvertise(), port, origin: this.opts.origin };
+    this.bus = await Bus.connect({ url: this.natsUrl, cluster: this.opts.cluster, name: this.id });
+    this.bus.subscribe(this.bus.subject('who'), (b, reply) => this.answerWho(b, reply));
+    this.bus.subscribe(this.bus.subject('agents'), (_b, reply) => reply({ ...this.addr }));
+    this.bus.subscribe(this.bus.subject('agent', this.id.replace(/[.*> ]/g, '_'), 'fetch'), async (b, reply) => {
+      const desc = parseDesc(b.desc);
+      const upstream = Array.isArray(b.upstream) ? b.upstream.map(parsePeerAddr).filter((x): x is PeerAddr => x !== undefined) : [];
+      const r = await this.fetch(desc, { upstream });
+      reply({ ok: true, ...r, agent: this.id, host: this.hostId });
+    });
+    this.bus.subscribe(this.bus.subject('toc', 'latest'), (_b, reply) => {
+      if (this.latestToc) reply({ digest: this.latestToc.digest, root: this.latestToc.toc.root, generation: this.latestToc.toc.generation, desc: this.latestToc.desc, origin: this.addr });
+    });
+    this.bus.subscribe(this.bus.subject('report'), (b) => {
+      if (b.agent === this.id) this.status.failure(`a peer reported bad data from us: ${String(b.detail)}`);
+    });
+    await this.bus.flush();
+    this.status.start();
+  }
+
+  /** Chunk source of the peer server: verified bytes from the store, a partial, or a published file. */
+  private async readChunk(req: GetRequest, signal: AbortSignal): Promise<Buffer | undefined> {
+    const read = async (file: string) => {
+      const fh = await fsp.open(file, 'r');
+      try {
+        const buf = Buffer.allocUnsafe(req.length);
+        const { bytesRead } = await fh.read(buf, 0, req.length, req.offset);
+        return bytesRead === req.length ? buf : undefined;
+      } finally {
+        await fh.close();
+      }
+    };
+    const verified = (buf: Buffer | undefined) => (buf && digestBytes(buf) === req.chunkDigest ? buf : undefined);
+    if (this.store.has(req.object)) {
+      const buf = await read(this.store.objectPath(req.object)).catch(() => undefined);
+      if (verified(buf)) return buf;
+      // The store object no longer matches its chunk: re-check it whole (quarantines it).
+      await this.store.verify(req.object).catch(() => undefined);
+    }
+    const partial = this.partials.get(req.object);
+    if (partial) {
+      const i = partial.desc.chunks.findIndex((c) => c.chunkOffset === req.offset && c.chunkSize === req.length && c.chunkDigest === req.chunkDigest);
+      if (i >= 0 && (partial.has(i) || (req.waitMs && (await partial.waitFor(i, req.waitMs, signal))))) {
+        return verified(await partial.read(i));
+      }
+      if (i >= 0 && this.store.has(req.object)) return this.readChunk({ ...req, waitMs: 0 }, signal);
+    }
+    const pub = this.published.get(req.object);
+    if (pub) {
+      const buf = verified(await read(pub.file).catch(() => undefined));
+      if (!buf) this.status.failure(`${pub.file} changed since it was published; not served`);
+      return buf;
+    }
+    return undefined;
+  }
+
+  private answerWho(b: Record<string, unknown>, reply: (body: unknown) => void): void {
+    const object = b.object as Digest;
+    if (typeof object !== 'string') return;
+    const desc = this.descs.get(object) ?? this.published.get(object)?.desc;
+    if (this.store.has(object) || this.published.has(object)) return reply({ ...this.addr, have: 'all', desc });
+    const partial = this.partials.get(object);
+    if (partial) return reply({ ...this.addr, have: partial.held(), desc: partial.desc });
+  }
+
+  /** Asks the cluster who holds an object (and which chunks). */
+  async discover(object: Digest): Promise<Array<Holder & { desc?: ObjectDesc }>> {
+    const answers = await this.bus.gather(this.bus.subject('who'), { object }, { maxWaitMs: DISCOVERY_MAX_MS, quietMs: DISCOVERY_QUIET_MS });
+    const out: Array<Holder & { desc?: ObjectDesc }> = [];
+    for (const a of answers) {
+      const addr = parsePeerAddr(a);
+      if (!addr || addr.agent === this.id) continue;
+      const have = a.have === 'all' ? 'all' as const : Array.isArray(a.have) ? new Set(a.have.filter((n): n is number => typeof n === 'number')) : undefined;
+      if (!have) continue;
+      let desc: ObjectDesc | undefined;
+      try {
+        desc = a.desc ? parseDesc(a.desc) : undefined;
+      } catch {
+        desc = undefined;
+      }
+      out.push({ addr, have, desc });
+    }
+    return out;
+  }
+
+  /** Learns an object's descriptor from whoever holds it (for `get DIGEST`). */
+  async describe(object: Digest): Promise<ObjectDesc> {
+    const known = this.descs.get(object) ?? this.published.get(object)?.desc;
+    if (known) return known;
+    for (const h of await this.discover(object)) {
+      if (h.desc && h.desc.digest === object) return h.desc;
+    }
+    throw new DftfsError('ERR_DFTFS_NOT_FOUND', `no agent of cluster ${this.opts.cluster} holds ${object}`);
+  }
+
+  private connect(addr: PeerAddr): Promise<PeerClient> {
+    const key = addrKey(addr);
+    let c = this.clients.get(key);
+    if (!c) {
+      c = PeerClient.connect({ host: addr.ip, port: addr.port, cluster: this.opts.cluster, identity: { agent: this.id, host: this.hostId }, secret: this.opts.secret });
+      this.clients.set(key, c);
+      c.then((client) => {
+        const check = setInterval(() => {
+          if (client.closed) {
+            clearInterval(check);
+            if (this.clients.get(key) === c) this.clients.delete(key);
+          }
+        }, 500);
+        check.unref();
+      }, () => { if (this.clients.get(key) === c) this.clients.delete(key); });
+    }
+    return c;
+  }
+
+  /**
+   * Makes the host store hold an object: already there; or another agent of this host is
+   * fetching it (wait, then share it); or fetch it from the cluster.
+   */
+  fetch(desc: ObjectDesc, opts: { upstream?: PeerAddr[] } = {}): Promise<FetchResult> {
+    let p = this.inflight.get(desc.digest);
+    if (!p) {
+      p = this.doFetch(desc, opts).finally(() => this.inflight.delete(desc.digest));
+      this.inflight.set(desc.digest, p);
+    }
+    return p;
+  }
+
+  private async doFetch(desc: ObjectDesc, opts: { upstream?: PeerAddr[] }): Promise<FetchResult> {
+    const started = performance.now();
+    this.descs.set(desc.digest, desc);
+    const result = (how: FetchResult['how'], bytesFrom: Record<string, number> = {}): FetchResult =>
+      ({ how, bytes: desc.size, ms: performance.now() - started, bytesFrom });
+    for (;;) {
+      if (this.store.has(desc.digest)) return result('present');
+      const mine = await this.locks.tryAcquire({ pid: process.pid, agent: this.id, object: desc.digest, size: desc.size, startedMs: Date.now() });
+      if (!mine) {
+        // Another agent of this host is downloading it: wait for it to land, then share it.
+        while (!this.store.has(desc.digest)) {
+          const holder = await this.locks.read(desc.digest);
+          if (!holder) break;
+          await new Promise((r) => setTimeout(r, LOCAL_WAIT_POLL_MS));
+        }
+        if (this.store.has(desc.digest)) return result('host');
+        continue;
+      }
+      const partial = await new PartialObject(this.store, desc).open();
+      this.partials.set(desc.digest, partial);
+      const transfer = this.status.beginTransfer(desc.digest, desc.size, () => partial.bytesReceived);
+      try {
+        const env: FetchEnv = {
+          self: this.addr,
+          connect: (a) => this.connect(a),
+          dropConnection: (a) => {
+            const c = this.clients.get(addrKey(a));
+            this.clients.delete(addrKey(a));
+            void c?.then((x) => x.close(), () => undefined);
+          },
+          discover: (o) => this.discover(o),
+          report: (kind, addr, object, detail) => {
+            this.status.failure(`${kind} from ${addr.agent} for ${object}: ${detail}`);
+            if (kind === 'corrupt') this.bus.publish(this.bus.subject('report'), { agent: addr.agent, object, detail, by: this.id });
+          },
+          compress: this.opts.compress ?? false,
+          jobs: this.opts.jobs ?? 4,
+        };
+        const stats = await fillPartial(env, partial, opts);
+        await partial.commit();
+        this.bus.publish(this.bus.subject('have', desc.digest.slice(7)), { ...this.addr, object: desc.digest });
+        transfer.done();
+        return result('network', Object.fromEntries(stats.bytesFrom));
+      } catch (err) {
+        transfer.failed((err as Error).message);
+        await partial.abort();
+        throw err;
+      } finally {
+        this.partials.delete(desc.digest);
+        await this.locks.release(desc.digest);
+      }
+    }
+  }
+
+  /** Publishes one file (served from where it is, verified on every read) and returns its descriptor. */
+  async publishFile(file: string, pool: HashPool): Promise<ObjectDesc> {
+    const abs = path.resolve(file);
+    const st = await fsp.stat(abs).catch(() => undefined);
+    if (!st?.isFile()) throw new DftfsError('ERR_DFTFS_NOT_FOUND', `${file}: no such file`);
+    const dir = path.dirname(abs);
+    const { toc } = await indexTree(dir, { pool });
+    const e = toc.entries.find((x) => x.name === path.basename(abs));
+    if (!e || e.type !== 'reg') throw new DftfsError('ERR_DFTFS_NOT_FOUND', `${file}: not a regular file`);
+    const desc: ObjectDesc = { digest: e.digest!, size: e.size!, chunks: e.chunks! };
+    this.published.set(desc.digest, { file: abs, desc });
+    return desc;
+  }
+
+  /** Publishes a tree version: every file served in place, the TOC as an object of its own. */
+  async publishTree(dir: string, toc: Toc): Promise<{ digest: Digest; desc: ObjectDesc }> {
+    const root = path.resolve(dir);
+    for (const e of toc.entries) {
+      if (e.type === 'reg' && e.size! > 0) this.published.set(e.digest!, { file: path.join(root, e.name), desc: { digest: e.digest!, size: e.size!, chunks: e.chunks! } });
+    }
+    const bytes = encodeToc(toc);
+    await this.store.putBytes(bytes);
+    const desc = describeBytes(bytes);
+    this.descs.set(desc.digest, desc);
+    this.latestToc = { digest: desc.digest, toc, desc };
+    this.bus.publish(this.bus.subject('toc'), { digest: desc.digest, root: toc.root, generation: toc.generation, desc, origin: this.addr });
+    return { digest: desc.digest, desc };
+  }
+
+  /** Every agent of the cluster that answers within the discovery window. */
+  async listAgents(): Promise<PeerAddr[]> {
+    const answers = await this.bus.gather(this.bus.subject('agents'), {}, { maxWaitMs: DISCOVERY_MAX_MS, quietMs: 100 });
+    return answers.map(parsePeerAddr).filter((a): a is PeerAddr => a !== undefined);
+  }
+
+  /** Shuts down in reverse order: stop serving, drain NATS, stop an embedded server. Idempotent. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      this.status.stop();
+      await this.server?.close();
+      for (const c of this.clients.values()) void c.then((x) => x.close(), () => undefined);
+      for (const p of this.partials.values()) await p.abort();
+      await this.bus?.close();
+      await this.embedded?.stop();
+    })();
+    return this.closing;
+  }
+}

@@ -1,0 +1,178 @@
+import { DftfsError, isDftfsError } from '../errors.js';
+import type { Digest } from '../hash/index.js';
+import { createLogger } from '../log.js';
+import type { PeerClient } from '../net/index.js';
+import type { ObjectDesc } from './object-desc.js';
+import type { PartialObject } from './partial-object.js';
+import { addrKey, type PeerAddr } from './peer-addr.js';
+
+const log = createLogger('fetch');
+
+/** Chunks in flight per source connection: enough to keep a link busy across one round trip. */
+export const PIPELINE_DEPTH = 3;
+/** A transfer that makes no progress for this long fails (EIO for a mount) instead of hanging. */
+export const FETCH_STALL_MS = 30_000;
+/** A source that answered BUSY is left alone this long. */
+const BUSY_BACKOFF_MS = 250;
+/** How long a chain receiver lets its upstream wait for a chunk the upstream is still receiving. */
+export const CHAIN_WAIT_MS = 20_000;
+
+export interface Holder {
+  addr: PeerAddr;
+  /** Chunk indices it holds, or 'all'. */
+  have: 'all' | Set<number>;
+}
+
+export interface FetchEnv {
+  self: PeerAddr;
+  connect(addr: PeerAddr): Promise<PeerClient>;
+  dropConnection(addr: PeerAddr): void;
+  discover(object: Digest): Promise<Holder[]>;
+  report(kind: 'corrupt' | 'failed', addr: PeerAddr, object: Digest, detail: string): void;
+  compress: boolean;
+  jobs: number;
+}
+
+export interface FetchStats {
+  bytesFrom: Map<string, number>;
+  retries: number;
+}
+
+/**
+ * Fills a partial object from the cluster. Per missing chunk it picks, in order: an explicit
+ * upstream (a bcast chain), then a random holder on another host, then the origin. BUSY, a
+ * refusal, a bad digest, a stall or a dead peer moves the chunk to the next source; when no
+ * source is left it re-discovers with backoff, and gives up after FETCH_STALL_MS without progress.
+ */
+export async function fillPartial(env: FetchEnv, partial: PartialObject, opts: { upstream?: PeerAddr[] } = {}): Promise<FetchStats> {
+  const desc: ObjectDesc = partial.desc;
+  const stats: FetchStats = { bytesFrom: new Map(), retries: 0 };
+  const upstream = opts.upstream ?? [];
+  let holders: Holder[] = upstream.map((addr) => ({ addr, have: 'all' as const }));
+  /** Sources that failed (dead, stalled): skipped until the next discovery round. */
+  const banned = new Set<string>();
+  /** Sources that sent bytes not matching their digest: never asked again for this object. */
+  const corrupt = new Set<string>();
+  const busyUntil = new Map<string, number>();
+  const inflight = new Map<string, number>();
+  const pendingChunks = new Set<number>();
+  let lastProgress = performance.now();
+  let discovering: Promise<void> | undefined;
+  let backoffMs = 100;
+
+  const rediscover = () => {
+    discovering ??= env.discover(desc.digest).then((found) => {
+      const byKey = new Map(holders.map((h) => [addrKey(h.addr), h]));
+      for (const h of found) if (addrKey(h.addr) !== addrKey(env.self)) byKey.set(addrKey(h.addr), h);
+      holders = [...byKey.values()];
+    }).finally(() => { discovering = undefined; });
+    return discovering;
+  };
+
+  const isUpstream = (h: Holder) => upstream.some((u) => addrKey(u) === addrKey(h.addr));
+  const choose = (i: number): Holder | undefined => {
+    const now = performance.now();
+    const usable = holders.filter((h) => !banned.has(addrKey(h.addr)) && !corrupt.has(addrKey(h.addr)) && (busyUntil.get(addrKey(h.addr)) ?? 0) <= now &&
+      (inflight.get(addrKey(h.addr)) ?? 0) < PIPELINE_DEPTH && (h.have === 'all' || h.have.has(i)));
+    const up = upstream.map((u) => usable.find((h) => addrKey(h.addr) === addrKey(u))).find((h) => h !== undefined);
+    if (up) return up;
+    if (upstream.length && holders.some((h) => isUpstream(h) && !banned.has(addrKey(h.addr)))) return undefined; // wait for the chain
+    const peers = usable.filter((h) => !h.addr.origin);
+    const otherHost = peers.filter((h) => h.addr.host !== env.self.host);
+    const pool = otherHost.length ? otherHost : peers.length ? peers : usable;
+    return pool[Math.floor(Math.random() * pool.length)];
+  };
+
+  await rediscover();
+  return new Promise<FetchStats>((resolve, reject) => {
+    let finished = false;
+    const finish = (err?: Error) => {
+      if (finished) return;
+      finished = true;
+      clearInterval(watchdog);
+      if (err) reject(err);
+      else resolve(stats);
+    };
+    const watchdog = setInterval(() => {
+      if (performance.now() - lastProgress > FETCH_STALL_MS) {
+        finish(new DftfsError('ERR_DFTFS_UNAVAILABLE', `no source delivered any chunk of ${desc.digest} for ${FETCH_STALL_MS / 1000} s`, {
+          hint: 'is a publisher of the file still running and reachable?',
+        }));
+      } else pump();
+    }, 200);
+
+    const fetchChunk = async (i: number, h: Holder) => {
+      const key = addrKey(h.addr);
+      const c = desc.chunks[i]!;
+      inflight.set(key, (inflight.get(key) ?? 0) + 1);
+      pendingChunks.add(i);
+      try {
+        const client = await env.connect(h.addr);
+        const res = await client.get({
+          object: desc.digest, offset: c.chunkOffset, length: c.chunkSize, chunkDigest: c.chunkDigest,
+          waitMs: isUpstream(h) ? CHAIN_WAIT_MS : 0, compress: env.compress,
+        });
+        if (res.kind === 'busy') {
+          busyUntil.set(key, performance.now() + BUSY_BACKOFF_MS);
+          stats.retries++;
+        } else if (res.kind === 'not-found') {
+          if (h.have === 'all') h.have = new Set(); else h.have.delete(i);
+          stats.retries++;
+        } else {
+          try {
+            await partial.write(i, res.bytes);
+          } catch (err) {
+            if (!isDftfsError(err, 'ERR_DFTFS_DIGEST_MISMATCH')) throw err;
+            corrupt.add(key);
+            stats.retries++;
+            env.report('corrupt', h.addr, desc.digest, `chunk ${i}: ${err.message}`);
+            log.debug('corrupt chunk from', key, String(i));
+            return;
+          }
+          stats.bytesFrom.set(h.addr.agent, (stats.bytesFrom.get(h.addr.agent) ?? 0) + res.bytes.length);
+          lastProgress = performance.now();
+          backoffMs = 100;
+        }
+      } catch (err) {
+        banned.add(key);
+        stats.retries++;
+        env.dropConnection(h.addr);
+        env.report('failed', h.addr, desc.digest, (err as Error).message);
+        log.debug('source failed', key, (err as Error).message);
+      } finally {
+        inflight.set(key, (inflight.get(key) ?? 1) - 1);
+        pendingChunks.delete(i);
+        pump();
+      }
+    };
+
+    const pump = () => {
+      if (finished) return;
+      if (partial.complete) return finish();
+      let started = 0;
+      let starved = false;
+      for (const i of partial.missing()) {
+        if (pendingChunks.has(i)) continue;
+        if (pendingChunks.size >= env.jobs * PIPELINE_DEPTH) break;
+        const h = choose(i);
+        if (!h) {
+          starved = true;
+          continue;
+        }
+        started++;
+        void fetchChunk(i, h);
+      }
+      if (starved && pendingChunks.size === 0 && !discovering) {
+        // Nobody to ask right now: look again after a backoff (sources appear as the swarm grows).
+        const wait = backoffMs;
+        backoffMs = Math.min(backoffMs * 2, 2000);
+        setTimeout(() => {
+          banned.clear();
+          void rediscover().then(pump, pump);
+        }, wait);
+      }
+      void started;
+    };
+    pump();
+  });
+}

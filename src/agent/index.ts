@@ -1,0 +1,5 @@
+export { Agent, describeBytes, type AgentOptions, type FetchResult } from './agent.js';
+export { parseDesc, descOf, type ObjectDesc } from './object-desc.js';
+export { type PeerAddr, parsePeerAddr } from './peer-addr.js';
+export { readStatuses, type AgentStatus } from './status-board.js';
+export { FETCH_STALL_MS, CHAIN_WAIT_MS } from './fetcher.js';

@@ -1,0 +1,130 @@
+import fsp from 'node:fs/promises';
+import { DftfsError, digestMismatch } from '../errors.js';
+import { createHasher, digestBytes, type Hasher } from '../hash/index.js';
+import type { ObjectStore } from '../store/index.js';
+import type { ObjectDesc } from './object-desc.js';
+
+/**
+ * An object being received: a temp file in the store, filled chunk by chunk in any order. A chunk
+ * is written only after its digest checks out, and from then on it can be served to other peers
+ * (the swarm grows while the transfer runs). The whole-file digest advances over the contiguous
+ * prefix as chunks land, so completing costs no second pass when chunks arrive in order.
+ */
+export class PartialObject {
+  readonly tmp: string;
+  private readonly present: boolean[];
+  private count = 0;
+  private fd: fsp.FileHandle | undefined;
+  private readonly whole: Hasher = createHasher();
+  private hashedUpTo = 0;
+  private hashing: Promise<void> = Promise.resolve();
+  private readonly waiters = new Map<number, Array<(v: boolean) => void>>();
+  bytesReceived = 0;
+
+  constructor(private readonly store: ObjectStore, readonly desc: ObjectDesc) {
+    this.tmp = store.tempPath('partial');
+    this.present = new Array<boolean>(desc.chunks.length).fill(false);
+  }
+
+  async open(): Promise<this> {
+    this.fd = await fsp.open(this.tmp, 'w+', 0o644);
+    await this.fd.truncate(this.desc.size);
+    return this;
+  }
+
+  get complete(): boolean {
+    return this.count === this.desc.chunks.length;
+  }
+
+  has(i: number): boolean {
+    return this.present[i] === true;
+  }
+
+  /** Chunk indices held so far (what a `who` answer advertises). */
+  held(): number[] {
+    const out: number[] = [];
+    this.present.forEach((p, i) => p && out.push(i));
+    return out;
+  }
+
+  missing(): number[] {
+    const out: number[] = [];
+    this.present.forEach((p, i) => !p && out.push(i));
+    return out;
+  }
+
+  /** Verifies and writes chunk `i`; throws ERR_DFTFS_DIGEST_MISMATCH (nothing written) if it is not the chunk. */
+  async write(i: number, bytes: Buffer): Promise<void> {
+    const c = this.desc.chunks[i]!;
+    const actual = digestBytes(bytes);
+    if (bytes.length !== c.chunkSize || actual !== c.chunkDigest) throw digestMismatch(`chunk ${i} of ${this.desc.digest}`, c.chunkDigest, actual);
+    if (this.present[i]) return;
+    await this.fd!.write(bytes, 0, bytes.length, c.chunkOffset);
+    this.present[i] = true;
+    this.count++;
+    this.bytesReceived += bytes.length;
+    this.advanceWhole(i, bytes);
+    for (const w of this.waiters.get(i) ?? []) w(true);
+    this.waiters.delete(i);
+  }
+
+  private advanceWhole(i: number, bytes: Buffer): void {
+    this.hashing = this.hashing.then(async () => {
+      // Chunks that arrived early are read back from the file once the gap before them fills.
+      while (this.hashedUpTo < this.desc.chunks.length && this.present[this.hashedUpTo]) {
+        const k = this.hashedUpTo;
+        this.whole.update(k === i ? bytes : await this.read(k));
+        this.hashedUpTo++;
+      }
+    });
+  }
+
+  /** Reads a chunk this object holds (already verified on arrival). */
+  async read(i: number): Promise<Buffer> {
+    if (!this.present[i]) throw new DftfsError('ERR_DFTFS_NOT_FOUND', `chunk ${i} not received yet`);
+    const c = this.desc.chunks[i]!;
+    const buf = Buffer.allocUnsafe(c.chunkSize);
+    await this.fd!.read(buf, 0, c.chunkSize, c.chunkOffset);
+    return buf;
+  }
+
+  /** Resolves true when chunk `i` is present, false after `ms` or on abort. */
+  waitFor(i: number, ms: number, signal?: AbortSignal): Promise<boolean> {
+    if (this.present[i]) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const done = (v: boolean) => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        resolve(v);
+      };
+      const onAbort = () => done(false);
+      const timer = setTimeout(() => done(false), ms);
+      signal?.addEventListener('abort', onAbort);
+      const list = this.waiters.get(i) ?? [];
+      list.push(done);
+      this.waiters.set(i, list);
+    });
+  }
+
+  /** Checks the whole-file digest and moves the file into the store. */
+  async commit(): Promise<void> {
+    if (!this.complete) throw new DftfsError('ERR_DFTFS_IO', `object ${this.desc.digest} is incomplete`);
+    await this.hashing;
+    const actual = this.desc.size === 0 ? digestBytes(new Uint8Array(0)) : this.whole.digest();
+    if (actual !== this.desc.digest) {
+      await this.abort();
+      throw digestMismatch(`object ${this.desc.digest}`, this.desc.digest, actual);
+    }
+    await this.fd!.close();
+    this.fd = undefined;
+    await this.store.commit(this.tmp, this.desc.digest);
+  }
+
+  async abort(): Promise<void> {
+    await this.fd?.close().catch(() => undefined);
+    this.fd = undefined;
+    await fsp.rm(this.tmp, { force: true });
+    for (const [, list] of this.waiters) for (const w of list) w(false);
+    this.waiters.clear();
+  }
+}

@@ -1,0 +1,19 @@
+/** How agents find each other's data plane; travels in `who` and `agents` answers. */
+export interface PeerAddr {
+  agent: string;
+  host: string;
+  ip: string;
+  port: number;
+  /** The publisher of the tree (the driver): asked last, to spread load over receivers. */
+  origin?: boolean;
+}
+
+export function parsePeerAddr(raw: unknown): PeerAddr | undefined {
+  if (!raw || typeof raw !== 'object') return undefined;
+  const r = raw as Record<string, unknown>;
+  if (typeof r.agent !== 'string' || typeof r.host !== 'string' || typeof r.ip !== 'string') return undefined;
+  if (typeof r.port !== 'number' || !Number.isInteger(r.port) || r.port <= 0 || r.port > 65535) return undefined;
+  return { agent: r.agent, host: r.host, ip: r.ip, port: r.port, origin: r.origin === true };
+}
+
+export const addrKey = (a: Pick<PeerAddr, 'ip' | 'port'>) => `${a.ip}:${a.port}`;

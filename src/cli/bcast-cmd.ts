@@ -1,0 +1,84 @@
+import { defineCommand } from 'citty';
+import type { PeerAddr } from '../agent/index.js';
+import { DftfsError, usageError } from '../errors.js';
+import { HashPool } from '../hash/index.js';
+import type { CliContext } from './context.js';
+import { netArgs, startAgent } from './net-args.js';
+import { createReporter, formatBytes } from './output.js';
+
+/** A bcast gives every receiver this long per MiB (a 1 MB/s floor) plus a minute, before giving up on it. */
+const BCAST_SLACK_MS = 60_000;
+
+/**
+ * Orders receivers into a pipelined chain: origin → host 1 → host 2 → …, one agent per host
+ * (the host's other agents share its store). Every link carries the file once, so the last
+ * receiver finishes about one chunk-time per hop after S/B, whatever the number of hosts.
+ */
+export function planChain(origin: PeerAddr, receivers: PeerAddr[]): Array<{ agent: PeerAddr; upstream: PeerAddr[] }> {
+  const byHost = new Map<string, PeerAddr[]>();
+  for (const r of receivers) byHost.set(r.host, [...(byHost.get(r.host) ?? []), r]);
+  const plan: Array<{ agent: PeerAddr; upstream: PeerAddr[] }> = [];
+  let prev = origin;
+  for (const [, agents] of byHost) {
+    const [rep, ...rest] = agents as [PeerAddr, ...PeerAddr[]];
+    plan.push({ agent: rep, upstream: prev === origin ? [origin] : [prev, origin] });
+    for (const other of rest) plan.push({ agent: other, upstream: [rep, origin] });
+    prev = rep;
+  }
+  return plan;
+}
+
+export const createBcastCommand = (ctx: CliContext) => defineCommand({
+  meta: {
+    name: 'bcast',
+    description: 'Make every listed agent hold FILE, at about the speed of one link for all of them at once: receivers form a pipelined chain and forward each chunk as soon as it is verified.',
+  },
+  args: {
+    file: { type: 'positional', description: 'File to broadcast', required: true },
+    to: { type: 'string', description: 'Comma-separated host ids or agent ids to send to', valueHint: 'HOST,…' },
+    all: { type: 'boolean', description: 'Send to every agent of the cluster' },
+    json: { type: 'boolean', description: 'Print per-receiver results as JSON' },
+    ...netArgs,
+  },
+  async run({ args }) {
+    if (!args.all && !args.to) throw usageError('say where to send: --to HOST,… or --all');
+    const out = createReporter(ctx.io, { quiet: args.quiet || args.json });
+    const agent = await startAgent(args, ctx, { origin: true });
+    const pool = new HashPool();
+    try {
+      const desc = await agent.publishFile(args.file, pool);
+      await pool.close();
+      const everyone = (await agent.listAgents()).filter((a) => a.agent !== agent.id);
+      const wanted = args.to ? new Set(args.to.split(',').map((s) => s.trim()).filter(Boolean)) : undefined;
+      const receivers = wanted ? everyone.filter((a) => wanted.has(a.host) || wanted.has(a.agent)) : everyone;
+      if (wanted) {
+        const missing = [...wanted].filter((w) => !receivers.some((r) => r.host === w || r.agent === w));
+        if (missing.length) throw new DftfsError('ERR_DFTFS_NOT_FOUND', `no agent answers for ${missing.join(', ')}`, { hint: 'start `dftfs agent` there, with the same --nats and --cluster' });
+      }
+      if (receivers.length === 0) throw new DftfsError('ERR_DFTFS_NOT_FOUND', 'no agent to send to', { hint: 'start `dftfs agent` on the receiving hosts' });
+      const plan = planChain(agent.addr, receivers);
+      out.info(`bcast ${args.file} (${formatBytes(desc.size)}) to ${receivers.length} agents on ${new Set(receivers.map((r) => r.host)).size} hosts`);
+      const started = performance.now();
+      const timeout = BCAST_SLACK_MS + desc.size / 1000;
+      const results = await Promise.all(plan.map(async ({ agent: target, upstream }) => {
+        try {
+          const r = await agent.bus.request(agent.bus.subject('agent', target.agent.replace(/[.*> ]/g, '_'), 'fetch'), { desc, upstream }, timeout);
+          const s = (performance.now() - started) / 1000;
+          out.info(`  ${target.agent}: ${String(r.how)} after ${s.toFixed(2)} s`);
+          return { agent: target.agent, host: target.host, ok: true, how: r.how, seconds: s };
+        } catch (err) {
+          out.warn(`${target.agent}: ${(err as Error).message}`);
+          return { agent: target.agent, host: target.host, ok: false, error: (err as Error).message, seconds: (performance.now() - started) / 1000 };
+        }
+      }));
+      const total = (performance.now() - started) / 1000;
+      if (args.json) ctx.io.stdout.write(JSON.stringify({ digest: desc.digest, bytes: desc.size, seconds: total, receivers: results }) + '\n');
+      else out.info(`done in ${total.toFixed(2)} s: ${results.filter((r) => r.ok).length}/${results.length} agents hold ${desc.digest}`);
+      const failed = results.filter((r) => !r.ok);
+      if (failed.length) throw new DftfsError('ERR_DFTFS_UNAVAILABLE', `${failed.length} of ${results.length} receivers did not get the file`);
+    } finally {
+      await pool.close();
+      await agent.close();
+    }
+  },
+});

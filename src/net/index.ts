@@ -1,0 +1,5 @@
+export { PROTOCOL_VERSION, MAX_FRAME_BYTES, FrameDecoder, encodeFrame, type Frame } from './frame.js';
+export { PeerServer, SLOT_IDLE_MS, HANDSHAKE_TIMEOUT_MS, type ChunkSource, type PeerServerOptions } from './peer-server.js';
+export { PeerClient, PEER_STALL_MS, type GetResult, type PeerClientOptions } from './peer-client.js';
+export { RateLimiter, parseRate } from './rate-limit.js';
+export type { GetRequest, PeerIdentity } from './messages.js';

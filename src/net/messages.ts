@@ -1,0 +1,42 @@
+/** Bodies of the control frames, checked as they are decoded from untrusted peers. */
+import { isDigest, type Digest } from '../hash/index.js';
+import { protocolError } from './frame.js';
+
+export interface GetRequest {
+  id: number;
+  /** The whole object the range belongs to. */
+  object: Digest;
+  offset: number;
+  length: number;
+  /** Digest of exactly these bytes; the server serves nothing else and the client checks it. */
+  chunkDigest: Digest;
+  /** How long the server may wait for a chunk it is itself still receiving (a pipelined chain). */
+  waitMs?: number;
+  /** Ask for the bytes deflated (`--compress`). */
+  compress?: boolean;
+}
+
+const isUint = (n: unknown): n is number => typeof n === 'number' && Number.isSafeInteger(n) && n >= 0;
+
+export function parseGet(b: Record<string, unknown>): GetRequest {
+  if (!isUint(b.id) || b.id > 0xffffffff) throw protocolError('GET: bad id');
+  if (!isDigest(b.object) || !isDigest(b.chunkDigest)) throw protocolError('GET: bad digest');
+  if (!isUint(b.offset) || !isUint(b.length) || b.length === 0 || b.length > 4 * 1024 * 1024) throw protocolError('GET: bad range');
+  if (b.waitMs !== undefined && (!isUint(b.waitMs) || b.waitMs > 10 * 60_000)) throw protocolError('GET: bad waitMs');
+  return {
+    id: b.id, object: b.object, offset: b.offset, length: b.length, chunkDigest: b.chunkDigest,
+    waitMs: b.waitMs as number | undefined, compress: b.compress === true,
+  };
+}
+
+export interface PeerIdentity {
+  agent: string;
+  host: string;
+}
+
+export function parseIdentity(b: Record<string, unknown>, what: string): PeerIdentity {
+  if (typeof b.agent !== 'string' || typeof b.host !== 'string' || b.agent.length > 256 || b.host.length > 256) {
+    throw protocolError(`${what}: bad identity`);
+  }
+  return { agent: b.agent, host: b.host };
+}

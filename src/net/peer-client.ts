@@ -1,0 +1,189 @@
+import net from 'node:net';
+import { promisify } from 'node:util';
+import zlib from 'node:zlib';
+import { DftfsError } from '../errors.js';
+import { checkProof, newNonce, proof } from './auth.js';
+import { encodeFrame, FrameDecoder, type Frame } from './frame.js';
+import { parseIdentity, type GetRequest, type PeerIdentity } from './messages.js';
+
+const inflate = promisify(zlib.inflateRaw);
+
+/** A peer that sends nothing for this long while a request is outstanding is stalled. */
+export const PEER_STALL_MS = 15_000;
+export const CONNECT_TIMEOUT_MS = 5_000;
+
+export type GetResult =
+  | { kind: 'data'; bytes: Buffer }
+  | { kind: 'busy' }
+  | { kind: 'not-found' };
+
+interface Pending {
+  req: GetRequest;
+  resolve: (r: GetResult) => void;
+  reject: (e: Error) => void;
+}
+
+export interface PeerClientOptions {
+  host: string;
+  port: number;
+  cluster: string;
+  identity: PeerIdentity;
+  secret?: string;
+}
+
+/**
+ * One connection to a peer's data plane. Requests are pipelined (several in flight) and answered
+ * in order. The bytes returned are NOT yet verified: the caller checks them against the chunk
+ * digest before anyone can read them.
+ */
+export class PeerClient {
+  peer: PeerIdentity | undefined;
+  private socket: net.Socket | undefined;
+  private readonly pending: Pending[] = [];
+  private nextId = 1;
+  private lastActivity = performance.now();
+  private stallTimer: NodeJS.Timeout | undefined;
+  private failure: Error | undefined;
+
+  private constructor(private readonly opts: PeerClientOptions) {}
+
+  static async connect(opts: PeerClientOptions): Promise<PeerClient> {
+    const c = new PeerClient(opts);
+    await c.handshake();
+    return c;
+  }
+
+  get closed(): boolean {
+    return this.failure !== undefined;
+  }
+
+  get inFlight(): number {
+    return this.pending.length;
+  }
+
+  private handshake(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const socket = net.connect({ host: this.opts.host, port: this.opts.port });
+      this.socket = socket;
+      socket.setNoDelay(true);
+      const decoder = new FrameDecoder();
+      const clientNonce = newNonce();
+      let state: 'challenge' | 'welcome' | 'ready' = 'challenge';
+      let serverNonce = '';
+      const timer = setTimeout(() => fail(new DftfsError('ERR_DFTFS_TIMEOUT', `peer ${this.opts.host}:${this.opts.port} did not answer the handshake`)), CONNECT_TIMEOUT_MS);
+      const fail = (err: Error) => {
+        clearTimeout(timer);
+        this.fail(err);
+        if (state !== 'ready') reject(err);
+      };
+      socket.on('error', (err) => fail(new DftfsError('ERR_DFTFS_UNAVAILABLE', `peer ${this.opts.host}:${this.opts.port}: ${err.message}`, { cause: err })));
+      socket.on('close', () => fail(new DftfsError('ERR_DFTFS_UNAVAILABLE', `peer ${this.opts.host}:${this.opts.port} closed the connection`)));
+      socket.on('data', (bytes: Buffer) => {
+        this.lastActivity = performance.now();
+        let frames: Frame[];
+        try {
+          frames = decoder.push(bytes);
+        } catch (err) {
+          socket.destroy();
+          return fail(err as Error);
+        }
+        for (const f of frames) {
+          if (f.type === 'ERROR' && f.body.id === undefined) {
+            const code = f.body.code === 'ERR_DFTFS_AUTH' ? 'ERR_DFTFS_AUTH' : 'ERR_DFTFS_PROTOCOL';
+            socket.destroy();
+            return fail(new DftfsError(code, `peer ${this.opts.host}:${this.opts.port}: ${String(f.body.message)}`, {
+              hint: code === 'ERR_DFTFS_AUTH' ? 'give every agent of the cluster the same --secret (or DFTFS_SECRET)' : undefined,
+            }));
+          }
+          if (state === 'challenge') {
+            if (f.type !== 'CHALLENGE' || typeof f.body.nonce !== 'string') return fail(new DftfsError('ERR_DFTFS_PROTOCOL', 'expected CHALLENGE'));
+            serverNonce = f.body.nonce;
+            try {
+              this.peer = parseIdentity(f.body, 'CHALLENGE');
+            } catch (err) {
+              return fail(err as Error);
+            }
+            socket.write(encodeFrame({ type: 'HELLO', body: { cluster: this.opts.cluster, ...this.opts.identity, nonce: clientNonce, proof: proof(this.opts.secret, 'client', serverNonce) } }));
+            state = 'welcome';
+          } else if (state === 'welcome') {
+            if (f.type !== 'WELCOME') return fail(new DftfsError('ERR_DFTFS_PROTOCOL', `expected WELCOME, got ${f.type}`));
+            if (!checkProof(this.opts.secret, 'server', clientNonce, f.body.proof)) {
+              socket.destroy();
+              return fail(new DftfsError('ERR_DFTFS_AUTH', `peer ${this.opts.host}:${this.opts.port} could not prove it knows the cluster secret`));
+            }
+            state = 'ready';
+            clearTimeout(timer);
+            this.stallTimer = setInterval(() => this.checkStall(), 1000);
+            this.stallTimer.unref();
+            resolve();
+          } else {
+            void this.onFrame(f);
+          }
+        }
+      });
+    });
+  }
+
+  private checkStall(): void {
+    const head = this.pending[0];
+    if (!head) return;
+    const allowed = PEER_STALL_MS + (head.req.waitMs ?? 0);
+    if (performance.now() - this.lastActivity > allowed) {
+      this.socket?.destroy();
+      this.fail(new DftfsError('ERR_DFTFS_TIMEOUT', `peer ${this.describe()} stalled: nothing for ${Math.round(allowed / 1000)} s`));
+    }
+  }
+
+  describe(): string {
+    return `${this.peer?.agent ?? '?'} (${this.opts.host}:${this.opts.port})`;
+  }
+
+  private async onFrame(f: Frame): Promise<void> {
+    const head = this.pending.shift();
+    if (!head) {
+      this.socket?.destroy();
+      return this.fail(new DftfsError('ERR_DFTFS_PROTOCOL', `unsolicited ${f.type} frame from ${this.describe()}`));
+    }
+    this.lastActivity = performance.now();
+    const id = f.type === 'DATA' ? f.requestId : f.body.id;
+    if (id !== head.req.id) {
+      this.socket?.destroy();
+      head.reject(new DftfsError('ERR_DFTFS_PROTOCOL', `answer for request ${String(id)} while ${head.req.id} was next`));
+      return this.fail(new DftfsError('ERR_DFTFS_PROTOCOL', 'out-of-order answer'));
+    }
+    if (f.type === 'DATA') {
+      try {
+        head.resolve({ kind: 'data', bytes: head.req.compress ? await inflate(f.bytes) : f.bytes });
+      } catch (err) {
+        head.reject(new DftfsError('ERR_DFTFS_PROTOCOL', `bad compressed data from ${this.describe()}`, { cause: err }));
+      }
+    } else if (f.type === 'BUSY') head.resolve({ kind: 'busy' });
+    else if (f.type === 'NOT_FOUND') head.resolve({ kind: 'not-found' });
+    else if (f.type === 'ERROR') head.reject(new DftfsError('ERR_DFTFS_UNAVAILABLE', `peer ${this.describe()}: ${String(f.body.message)}`));
+    else head.reject(new DftfsError('ERR_DFTFS_PROTOCOL', `unexpected ${f.type} from ${this.describe()}`));
+  }
+
+  /** Asks for a range. Rejects if the connection fails or stalls. */
+  get(req: Omit<GetRequest, 'id'>): Promise<GetResult> {
+    if (this.failure) return Promise.reject(this.failure);
+    const full: GetRequest = { ...req, id: this.nextId++ };
+    if (this.nextId > 0xffffffff) this.nextId = 1;
+    return new Promise((resolve, reject) => {
+      if (this.pending.length === 0) this.lastActivity = performance.now();
+      this.pending.push({ req: full, resolve, reject });
+      this.socket!.write(encodeFrame({ type: 'GET', body: { ...full } }));
+    });
+  }
+
+  private fail(err: Error): void {
+    if (this.failure) return;
+    this.failure = err;
+    clearInterval(this.stallTimer);
+    for (const p of this.pending.splice(0)) p.reject(err);
+  }
+
+  close(): void {
+    this.fail(new DftfsError('ERR_DFTFS_CLOSED', 'connection closed'));
+    this.socket?.destroy();
+  }
+}

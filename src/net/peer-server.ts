@@ -1,0 +1,173 @@
+import net from 'node:net';
+import { promisify } from 'node:util';
+import zlib from 'node:zlib';
+import { isDftfsError } from '../errors.js';
+import type { Digest } from '../hash/index.js';
+import { createLogger } from '../log.js';
+import { checkProof, newNonce, proof } from './auth.js';
+import { encodeFrame, FrameDecoder, type Frame } from './frame.js';
+import { parseGet, parseIdentity, type GetRequest, type PeerIdentity } from './messages.js';
+import type { RateLimiter } from './rate-limit.js';
+
+const log = createLogger('net');
+const deflate = promisify(zlib.deflateRaw);
+
+/** A client that has not finished its handshake by then is dropped. */
+export const HANDSHAKE_TIMEOUT_MS = 10_000;
+
+/** A slot whose connection asked nothing of the object for this long goes to the next asker. */
+export const SLOT_IDLE_MS = 2_000;
+
+/** What a peer server serves: verified bytes of a chunk it holds, or undefined. */
+export interface ChunkSource {
+  readChunk(req: GetRequest, signal: AbortSignal): Promise<Buffer | undefined>;
+}
+
+export interface PeerServerOptions {
+  source: ChunkSource;
+  identity: PeerIdentity;
+  cluster: string;
+  secret?: string;
+  limiter?: RateLimiter;
+  /** Called for every served range (status and tests). */
+  onServe?: (e: { peer: PeerIdentity; object: Digest; bytes: number }) => void;
+  onReject?: (e: { remote: string; reason: string }) => void;
+}
+
+/**
+ * The data-plane server of an agent. One upload slot per (requesting host, object): a second
+ * connection from the same host asking for the same object is answered BUSY, so the host's other
+ * agents wait for the first download and hardlink it. A malformed frame closes only its own
+ * connection.
+ */
+export class PeerServer {
+  private readonly server: net.Server;
+  private readonly sockets = new Set<net.Socket>();
+  private readonly slots = new Map<string, { conn: number; lastMs: number }>();
+  private nextConn = 1;
+  private closing: Promise<void> | undefined;
+  port = 0;
+
+  constructor(private readonly opts: PeerServerOptions) {
+    this.server = net.createServer((s) => this.accept(s));
+  }
+
+  async listen(port = 0, host = '0.0.0.0'): Promise<number> {
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(port, host, () => resolve());
+    });
+    this.port = (this.server.address() as net.AddressInfo).port;
+    return this.port;
+  }
+
+  private accept(socket: net.Socket): void {
+    const conn = this.nextConn++;
+    const remote = `${socket.remoteAddress}:${socket.remotePort}`;
+    this.sockets.add(socket);
+    socket.setNoDelay(true);
+    const abort = new AbortController();
+    const decoder = new FrameDecoder();
+    const nonce = newNonce();
+    let peer: PeerIdentity | undefined;
+    let queue: Promise<void> = Promise.resolve();
+    const held = new Set<string>();
+    const drop = (reason: string) => {
+      this.opts.onReject?.({ remote, reason });
+      log.debug('dropping', remote, reason);
+      socket.destroy();
+    };
+    const timer = setTimeout(() => drop('handshake timeout'), HANDSHAKE_TIMEOUT_MS);
+    socket.on('close', () => {
+      clearTimeout(timer);
+      abort.abort();
+      for (const k of held) if (this.slots.get(k)?.conn === conn) this.slots.delete(k);
+      this.sockets.delete(socket);
+    });
+    socket.on('error', () => undefined);
+    socket.write(encodeFrame({ type: 'CHALLENGE', body: { nonce, ...this.opts.identity, auth: Boolean(this.opts.secret) } }));
+
+    socket.on('data', (bytes: Buffer) => {
+      let frames: Frame[];
+      try {
+        frames = decoder.push(bytes);
+      } catch (err) {
+        return drop((err as Error).message);
+      }
+      for (const f of frames) {
+        if (!peer) {
+          if (f.type !== 'HELLO') return drop(`expected HELLO, got ${f.type}`);
+          try {
+            const id = parseIdentity(f.body, 'HELLO');
+            if (f.body.cluster !== this.opts.cluster) return drop(`wrong cluster ${JSON.stringify(f.body.cluster)}`);
+            if (!checkProof(this.opts.secret, 'client', nonce, f.body.proof)) {
+              socket.end(encodeFrame({ type: 'ERROR', body: { code: 'ERR_DFTFS_AUTH', message: 'authentication failed: wrong or missing cluster secret' } }));
+              this.opts.onReject?.({ remote, reason: 'authentication failed' });
+              return;
+            }
+            peer = id;
+            clearTimeout(timer);
+            const clientNonce = typeof f.body.nonce === 'string' ? f.body.nonce : '';
+            socket.write(encodeFrame({ type: 'WELCOME', body: { proof: proof(this.opts.secret, 'server', clientNonce) } }));
+          } catch (err) {
+            return drop((err as Error).message);
+          }
+          continue;
+        }
+        if (f.type !== 'GET') return drop(`unexpected ${f.type} frame`);
+        let req: GetRequest;
+        try {
+          req = parseGet(f.body);
+        } catch (err) {
+          return drop((err as Error).message);
+        }
+        const who = peer;
+        queue = queue.then(() => this.serve(socket, conn, who, held, req, abort.signal)).catch((err) => {
+          log.debug('serve failed', (err as Error).message);
+          socket.destroy();
+        });
+      }
+    });
+  }
+
+  private async serve(socket: net.Socket, conn: number, peer: PeerIdentity, held: Set<string>, req: GetRequest, signal: AbortSignal): Promise<void> {
+    if (socket.destroyed) return;
+    const slot = `${peer.host}\0${req.object}`;
+    const owner = this.slots.get(slot);
+    const now = performance.now();
+    if (owner && owner.conn !== conn && now - owner.lastMs < SLOT_IDLE_MS) {
+      socket.write(encodeFrame({ type: 'BUSY', body: { id: req.id } }));
+      return;
+    }
+    this.slots.set(slot, { conn, lastMs: now });
+    held.add(slot);
+    let bytes: Buffer | undefined;
+    try {
+      bytes = await this.opts.source.readChunk(req, signal);
+    } catch (err) {
+      const code = isDftfsError(err) ? err.code : 'ERR_DFTFS_IO';
+      socket.write(encodeFrame({ type: 'ERROR', body: { id: req.id, code, message: (err as Error).message } }));
+      return;
+    }
+    if (!bytes) {
+      socket.write(encodeFrame({ type: 'NOT_FOUND', body: { id: req.id } }));
+      return;
+    }
+    const payload = req.compress ? await deflate(bytes, { level: 1 }) : bytes;
+    await this.opts.limiter?.take(payload.length);
+    if (socket.destroyed) return;
+    const ok = socket.write(encodeFrame({ type: 'DATA', requestId: req.id, bytes: payload }));
+    this.slots.set(slot, { conn, lastMs: performance.now() });
+    this.opts.onServe?.({ peer, object: req.object, bytes: bytes.length });
+    if (!ok) await new Promise<void>((resolve) => { socket.once('drain', resolve); socket.once('close', resolve); });
+  }
+
+  /** Stops accepting and closes every connection; idempotent. */
+  close(): Promise<void> {
+    this.closing ??= new Promise<void>((resolve) => {
+      for (const s of this.sockets) s.destroy();
+      this.server.close(() => resolve());
+    });
+    return this.closing;
+  }
+}
