@@ -12,7 +12,7 @@ import { createLogger } from '../log.js';
 import { PeerClient, PeerServer, RateLimiter, type GetRequest } from '../net/index.js';
 import { ObjectStore } from '../store/index.js';
 import { MAX_CHUNK_BYTES, encodeToc, type Toc, type TocChunk } from '../toc/index.js';
-import { fillPartial, type FetchEnv, type Holder } from './fetcher.js';
+import { fillPartial, type FetchEnv, type FetchStats, type Holder } from './fetcher.js';
 import { HostLocks } from './host-lock.js';
 import { parseDesc, type ObjectDesc } from './object-desc.js';
 import { PartialObject } from './partial-object.js';
@@ -52,6 +52,8 @@ export interface FetchResult {
   bytes: number;
   ms: number;
   bytesFrom: Record<string, number>;
+  retries: number;
+  busy: number;
 }
 
 function defaultAdvertise(): string {
@@ -263,8 +265,10 @@ export class Agent {
   private async doFetch(desc: ObjectDesc, opts: { upstream?: PeerAddr[] }): Promise<FetchResult> {
     const started = performance.now();
     this.descs.set(desc.digest, desc);
-    const result = (how: FetchResult['how'], bytesFrom: Record<string, number> = {}): FetchResult =>
-      ({ how, bytes: desc.size, ms: performance.now() - started, bytesFrom });
+    const result = (how: FetchResult['how'], stats?: FetchStats): FetchResult => ({
+      how, bytes: desc.size, ms: performance.now() - started,
+      bytesFrom: stats ? Object.fromEntries(stats.bytesFrom) : {}, retries: stats?.retries ?? 0, busy: stats?.busy ?? 0,
+    });
     for (;;) {
       if (this.store.has(desc.digest)) return result('present');
       const mine = await this.locks.tryAcquire({ pid: process.pid, agent: this.id, object: desc.digest, size: desc.size, startedMs: Date.now() });
@@ -302,7 +306,7 @@ export class Agent {
         await partial.commit();
         this.bus.publish(this.bus.subject('have', desc.digest.slice(7)), { ...this.addr, object: desc.digest });
         transfer.done();
-        return result('network', Object.fromEntries(stats.bytesFrom));
+        return result('network', stats);
       } catch (err) {
         transfer.failed((err as Error).message);
         await partial.abort();

@@ -36,6 +36,8 @@ export interface FetchEnv {
 export interface FetchStats {
   bytesFrom: Map<string, number>;
   retries: number;
+  /** BUSY answers: a publisher's slot for this host and object was taken. */
+  busy: number;
 }
 
 /**
@@ -46,13 +48,14 @@ export interface FetchStats {
  */
 export async function fillPartial(env: FetchEnv, partial: PartialObject, opts: { upstream?: PeerAddr[] } = {}): Promise<FetchStats> {
   const desc: ObjectDesc = partial.desc;
-  const stats: FetchStats = { bytesFrom: new Map(), retries: 0 };
+  const stats: FetchStats = { bytesFrom: new Map(), retries: 0, busy: 0 };
   const upstream = opts.upstream ?? [];
   let holders: Holder[] = upstream.map((addr) => ({ addr, have: 'all' as const }));
   /** Sources that failed (dead, stalled): skipped until the next discovery round. */
   const banned = new Set<string>();
-  /** Sources that sent bytes not matching their digest: never asked again for this object. */
+  /** Sources that sent bytes not matching their digest, or refused us: never asked again for this object. */
   const corrupt = new Set<string>();
+  let lastPermanent: Error | undefined;
   const busyUntil = new Map<string, number>();
   const inflight = new Map<string, number>();
   const pendingChunks = new Set<number>();
@@ -115,6 +118,7 @@ export async function fillPartial(env: FetchEnv, partial: PartialObject, opts: {
         if (res.kind === 'busy') {
           busyUntil.set(key, performance.now() + BUSY_BACKOFF_MS);
           stats.retries++;
+          stats.busy++;
         } else if (res.kind === 'not-found') {
           if (h.have === 'all') h.have = new Set(); else h.have.delete(i);
           stats.retries++;
@@ -124,6 +128,7 @@ export async function fillPartial(env: FetchEnv, partial: PartialObject, opts: {
           } catch (err) {
             if (!isDftfsError(err, 'ERR_DFTFS_DIGEST_MISMATCH')) throw err;
             corrupt.add(key);
+            lastPermanent = err;
             stats.retries++;
             env.report('corrupt', h.addr, desc.digest, `chunk ${i}: ${err.message}`);
             log.debug('corrupt chunk from', key, String(i));
@@ -134,7 +139,10 @@ export async function fillPartial(env: FetchEnv, partial: PartialObject, opts: {
           backoffMs = 100;
         }
       } catch (err) {
-        banned.add(key);
+        if (isDftfsError(err, 'ERR_DFTFS_AUTH')) {
+          corrupt.add(key);
+          lastPermanent = err;
+        } else banned.add(key);
         stats.retries++;
         env.dropConnection(h.addr);
         env.report('failed', h.addr, desc.digest, (err as Error).message);
@@ -168,7 +176,11 @@ export async function fillPartial(env: FetchEnv, partial: PartialObject, opts: {
         backoffMs = Math.min(backoffMs * 2, 2000);
         setTimeout(() => {
           banned.clear();
-          void rediscover().then(pump, pump);
+          void rediscover().then(() => {
+            // Everyone who has it sent bad data or refused us: waiting will not help.
+            if (lastPermanent && holders.length > 0 && holders.every((h) => corrupt.has(addrKey(h.addr)))) finish(lastPermanent);
+            else pump();
+          }, pump);
         }, wait);
       }
       void started;

@@ -6,6 +6,8 @@ const log = createLogger('bus');
 
 /** Every request has a deadline: a control-plane answer that takes longer is treated as none. */
 export const REQUEST_TIMEOUT_MS = 5_000;
+/** Time given to deliver pending messages on close before the connection is dropped. */
+export const CLOSE_DRAIN_MS = 2_000;
 
 export interface BusOptions {
   url: string;
@@ -33,6 +35,7 @@ function dec(data: Uint8Array): Record<string, unknown> | undefined {
 export class Bus {
   private closing: Promise<void> | undefined;
   private readonly subs: Subscription[] = [];
+  private connected = true;
 
   private constructor(private readonly nc: NatsConnection, readonly cluster: string) {}
 
@@ -57,6 +60,8 @@ export class Bus {
     const bus = new Bus(nc, opts.cluster);
     void (async () => {
       for await (const s of nc.status()) {
+        if (s.type === Events.Disconnect) bus.connected = false;
+        if (s.type === Events.Reconnect) bus.connected = true;
         if (s.type === Events.Disconnect || s.type === Events.Reconnect) log.debug('nats', s.type, String(s.data));
       }
     })();
@@ -148,14 +153,19 @@ export class Bus {
     await this.nc.flush();
   }
 
-  /** Drains subscriptions and closes; idempotent. */
+  /**
+   * Drains subscriptions and closes; idempotent. A drain cannot finish while the server is
+   * unreachable (the client would wait through reconnects), so it gets CLOSE_DRAIN_MS.
+   */
   close(): Promise<void> {
     this.closing ??= (async () => {
-      try {
-        await this.nc.drain();
-      } catch {
+      if (!this.connected || this.nc.isClosed()) {
         await this.nc.close().catch(() => undefined);
+        return;
       }
+      const drained = this.nc.drain().catch(() => undefined);
+      const timedOut = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), CLOSE_DRAIN_MS).unref());
+      if ((await Promise.race([drained, timedOut])) === 'timeout') await this.nc.close().catch(() => undefined);
     })();
     return this.closing;
   }

@@ -38,18 +38,24 @@ export async function startNatsServer(opts: { port?: number; host?: string; bin?
         hint: 'install it (Debian: apt-get install nats-server) or pass --nats URL of a running server',
       }));
     };
-    child.once('error', (err) => fail((err as Error).message));
-    child.once('exit', (code) => fail(`it exited with code ${code}: ${seen.trim().split('\n').slice(-3).join(' | ')}`));
-    child.stderr!.on('data', (b: Buffer) => {
+    const onError = (err: Error) => fail(err.message);
+    const onExit = (code: number | null) => fail(`it exited with code ${code}: ${seen.trim().split('\n').slice(-3).join(' | ')}`);
+    const onData = (b: Buffer) => {
       seen += b.toString();
       const m = /Listening for client connections on [^\s]*:(\d+)/.exec(seen);
       if (m) {
+        // Detach only our own start-up listeners, once: later output must not touch them.
         clearTimeout(timer);
-        child.removeAllListeners('exit');
+        child.off('error', onError);
+        child.off('exit', onExit);
+        child.stderr!.off('data', onData);
         resolve(Number(m[1]));
       }
       if (seen.length > 64 * 1024) seen = seen.slice(-8192);
-    });
+    };
+    child.once('error', onError);
+    child.once('exit', onExit);
+    child.stderr!.on('data', onData);
   });
   child.stderr!.resume();
   log.debug('nats-server started', `pid ${child.pid} port ${port}`);

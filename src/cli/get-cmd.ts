@@ -72,7 +72,7 @@ export const createGetCommand = (ctx: CliContext) => defineCommand({
       } else {
         placed = await agent.store.linkTo(desc.digest, target);
       }
-      const summary = { digest: desc.digest, dest: target, bytes: desc.size, how: r.how, placed, seconds: r.ms / 1000, bytesFrom: r.bytesFrom };
+      const summary = { digest: desc.digest, dest: target, bytes: desc.size, how: r.how, placed, seconds: r.ms / 1000, bytesFrom: r.bytesFrom, retries: r.retries, busy: r.busy };
       if (args.json) ctx.io.stdout.write(JSON.stringify(summary) + '\n');
       else out.info(`${target}: ${formatBytes(desc.size)} ${r.how === 'network' ? `fetched in ${(r.ms / 1000).toFixed(2)} s` : r.how === 'host' ? 'shared from this host\'s store' : 'already in this host\'s store'} (${placed})`);
     } finally {

@@ -1,0 +1,190 @@
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { test } from 'node:test';
+import { Bus } from '../../src/bus/index.js';
+import { digestBytes } from '../../src/hash/index.js';
+import { PeerServer } from '../../src/net/index.js';
+import { natsFor, startDftfs, hostArgs } from '../cluster-helpers.js';
+import { b3sum, pseudoRandom, runDftfs, tempDir } from '../helpers.js';
+
+const MiB = 1 << 20;
+
+function treeWith(dir: string, files: Record<string, Buffer>): string {
+  const tree = path.join(dir, 'tree');
+  fs.mkdirSync(tree, { recursive: true });
+  for (const [n, b] of Object.entries(files)) fs.writeFileSync(path.join(tree, n), b);
+  return tree;
+}
+
+interface GetJson { digest: string; dest: string; how: string; placed: string; bytesFrom: Record<string, number>; busy: number; retries: number }
+const getJson = (stdout: string) => JSON.parse(stdout.trim().split('\n').pop()!) as GetJson;
+
+test('get fetches a published file by path and by digest, verified; the second copy on a host is a hardlink', async (t) => {
+  const dir = tempDir(t);
+  const big = pseudoRandom(9 * MiB + 123, 1);
+  const tree = treeWith(dir, { 'big.bin': big, 'small.txt': Buffer.from('hello\n') });
+  const nats = await natsFor(t);
+  const origin = await startDftfs(t, ['serve', tree, ...hostArgs(nats, 'h0', path.join(dir, 'h0'))]);
+  const home = path.join(dir, 'h1');
+  const r1 = await runDftfs(['get', 'big.bin', path.join(dir, 'out1'), '--json', ...hostArgs(nats, 'h1', home)]);
+  assert.equal(r1.code, 0, r1.stderr);
+  const j1 = getJson(r1.stdout);
+  assert.equal(j1.how, 'network');
+  assert.equal(b3sum(path.join(dir, 'out1')), b3sum(path.join(tree, 'big.bin')));
+  assert.equal(j1.bytesFrom[origin.agent], big.length);
+
+  const r2 = await runDftfs(['get', j1.digest, path.join(dir, 'out2'), '--json', ...hostArgs(nats, 'h1', home)]);
+  assert.equal(r2.code, 0, r2.stderr);
+  assert.equal(getJson(r2.stdout).how, 'present', 'already in the host store: nothing fetched');
+  assert.equal(fs.statSync(path.join(dir, 'out1')).ino, fs.statSync(path.join(dir, 'out2')).ino, 'both are hardlinks of the one store object');
+
+  const missing = await runDftfs(['get', 'nope.txt', path.join(dir, 'x'), ...hostArgs(nats, 'h1', home)]);
+  assert.equal(missing.code, 1);
+  assert.match(missing.stderr, /nope.txt: not in the published tree/);
+  const escape = await runDftfs(['get', '../etc/passwd', path.join(dir, 'x'), ...hostArgs(nats, 'h1', home)]);
+  assert.equal(escape.code, 1);
+  assert.match(escape.stderr, /refused path/);
+});
+
+test('bcast: every agent gets the file; agents sharing a host store download it once', async (t) => {
+  const dir = tempDir(t);
+  const file = path.join(dir, 'payload');
+  fs.writeFileSync(file, pseudoRandom(13 * MiB, 2));
+  const nats = await natsFor(t);
+  const a1 = await startDftfs(t, ['agent', ...hostArgs(nats, 'hA', path.join(dir, 'hA'))]);
+  const a2 = await startDftfs(t, ['agent', ...hostArgs(nats, 'hA', path.join(dir, 'hA'))]);
+  const b1 = await startDftfs(t, ['agent', ...hostArgs(nats, 'hB', path.join(dir, 'hB'))]);
+  const r = await runDftfs(['bcast', file, '--all', '--json', ...hostArgs(nats, 'h0', path.join(dir, 'h0'))]);
+  assert.equal(r.code, 0, r.stderr);
+  const res = JSON.parse(r.stdout) as { digest: string; receivers: Array<{ agent: string; how: string; ok: boolean }> };
+  const how = new Map(res.receivers.map((x) => [x.agent, x.how]));
+  assert.equal(how.size, 3);
+  const hostA = [how.get(a1.agent), how.get(a2.agent)];
+  assert.equal(hostA.filter((h) => h === 'network').length, 1, `one download for host A: ${hostA}`);
+  assert.ok(hostA.includes('host') || hostA.includes('present'), `the other agent of host A shares it: ${hostA}`);
+  assert.equal(how.get(b1.agent), 'network');
+  for (const h of ['hA', 'hB']) {
+    const objects = fs.readdirSync(path.join(dir, h, 'store/objects'), { recursive: true, withFileTypes: true }).filter((e) => e.isFile());
+    assert.equal(objects.length, 1);
+    assert.equal(b3sum(path.join(objects[0]!.parentPath, objects[0]!.name)), b3sum(file));
+  }
+});
+
+test('BUSY: a second agent of the same host is refused a slot at the origin and gets the chunks elsewhere', async (t) => {
+  const dir = tempDir(t);
+  const tree = treeWith(dir, { 'f.bin': pseudoRandom(12 * MiB, 3) });
+  const nats = await natsFor(t);
+  await startDftfs(t, ['serve', tree, '--bwlimit', '4m', ...hostArgs(nats, 'h0', path.join(dir, 'h0'))]);
+  // Same host id, separate stores: no host lock between them, so both ask the origin.
+  const first = runDftfs(['get', 'f.bin', path.join(dir, 'o1'), '--json', ...hostArgs(nats, 'hX', path.join(dir, 'x1'))]);
+  await new Promise((r) => setTimeout(r, 800));
+  const second = await runDftfs(['get', 'f.bin', path.join(dir, 'o2'), '--json', ...hostArgs(nats, 'hX', path.join(dir, 'x2'))]);
+  const r1 = await first;
+  assert.equal(r1.code, 0, r1.stderr);
+  assert.equal(second.code, 0, second.stderr);
+  const j2 = getJson(second.stdout);
+  assert.ok(j2.busy > 0, `expected BUSY answers, got ${JSON.stringify(j2)}`);
+  assert.ok(Object.keys(j2.bytesFrom).some((a) => a.startsWith('hX/')), 'it got chunks from the first agent of its host');
+  assert.equal(b3sum(path.join(dir, 'o2')), b3sum(path.join(tree, 'f.bin')));
+});
+
+test('a serving peer killed mid-transfer: the fetch completes from another source', async (t) => {
+  const dir = tempDir(t);
+  const tree = treeWith(dir, { 'f.bin': pseudoRandom(16 * MiB, 4) });
+  const nats = await natsFor(t);
+  const origin = await startDftfs(t, ['serve', tree, ...hostArgs(nats, 'h0', path.join(dir, 'h0'))]);
+  const seeded = await runDftfs(['get', 'f.bin', path.join(dir, 'seed'), ...hostArgs(nats, 'hP', path.join(dir, 'hP'))]);
+  assert.equal(seeded.code, 0, seeded.stderr);
+  const peer = await startDftfs(t, ['agent', '--bwlimit', '2m', ...hostArgs(nats, 'hP', path.join(dir, 'hP'))]);
+  const fetching = runDftfs(['get', 'f.bin', path.join(dir, 'out'), '--json', ...hostArgs(nats, 'hX', path.join(dir, 'hX'))]);
+  await new Promise((r) => setTimeout(r, 1500));
+  await peer.kill('SIGKILL');
+  const r = await fetching;
+  assert.equal(r.code, 0, r.stderr);
+  const j = getJson(r.stdout);
+  assert.ok((j.bytesFrom[peer.agent] ?? 0) > 0, 'the peer (preferred over the origin) served some chunks before it died');
+  assert.ok((j.bytesFrom[origin.agent] ?? 0) > 0, 'the origin served the rest');
+  assert.equal(b3sum(path.join(dir, 'out')), b3sum(path.join(tree, 'f.bin')));
+});
+
+test('a corrupt chunk from a peer is rejected, fetched elsewhere, and the peer reported', async (t) => {
+  const dir = tempDir(t);
+  const content = pseudoRandom(6 * MiB, 5);
+  const tree = treeWith(dir, { 'f.bin': content });
+  const nats = await natsFor(t);
+  await startDftfs(t, ['serve', tree, ...hostArgs(nats, 'h0', path.join(dir, 'h0'))]);
+  // A lying peer: it claims the whole object and serves every chunk with one byte flipped.
+  const evil = new PeerServer({
+    identity: { agent: 'evil/1', host: 'hE' }, cluster: 'test',
+    source: { async readChunk(req) { const b = Buffer.from(content.subarray(req.offset, req.offset + req.length)); b[0]! ^= 1; return b; } },
+  });
+  const port = await evil.listen(0, '127.0.0.1');
+  const bus = await Bus.connect({ url: nats.url, cluster: 'test', name: 'evil' });
+  try {
+  bus.subscribe(bus.subject('who'), (_b, reply) => reply({ agent: 'evil/1', host: 'hE', ip: '127.0.0.1', port, have: 'all' }));
+  const reports: Array<Record<string, unknown>> = [];
+  bus.subscribe(bus.subject('report'), (b) => void reports.push(b));
+  await bus.flush();
+
+  const r = await runDftfs(['get', 'f.bin', path.join(dir, 'out'), '--json', ...hostArgs(nats, 'hX', path.join(dir, 'hX'))]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(b3sum(path.join(dir, 'out')), digestBytes(content));
+  assert.equal(getJson(r.stdout).bytesFrom['evil/1'], undefined, 'nothing from the liar was kept');
+  await bus.flush();
+  assert.ok(reports.some((x) => x.agent === 'evil/1' && /does not match/.test(String(x.detail))), JSON.stringify(reports));
+  } finally {
+    // Before the test's nats-server stops (t.after): a client draining into a dead server waits.
+    await bus.close();
+    await evil.close();
+  }
+});
+
+test('garbage on an agent\'s port closes that connection; the agent keeps serving', async (t) => {
+  const dir = tempDir(t);
+  const tree = treeWith(dir, { 'a.txt': Buffer.from('still served\n') });
+  const nats = await natsFor(t);
+  const origin = await startDftfs(t, ['serve', tree, ...hostArgs(nats, 'h0', path.join(dir, 'h0'))]);
+  const sock = net.connect(origin.port, '127.0.0.1');
+  sock.on('error', () => undefined);
+  sock.resume();
+  sock.write(Buffer.alloc(64, 0xff));
+  await new Promise((r) => sock.once('close', r));
+  const r = await runDftfs(['get', 'a.txt', path.join(dir, 'out'), ...hostArgs(nats, 'h1', path.join(dir, 'h1'))]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(fs.readFileSync(path.join(dir, 'out'), 'utf8'), 'still served\n');
+});
+
+test('with a cluster secret, a peer that does not know it gets nothing', async (t) => {
+  const dir = tempDir(t);
+  const tree = treeWith(dir, { 'a.txt': Buffer.from('secret stuff\n') });
+  const nats = await natsFor(t);
+  await startDftfs(t, ['serve', tree, '--secret', 'k1', ...hostArgs(nats, 'h0', path.join(dir, 'h0'))]);
+  const bad = await runDftfs(['get', 'a.txt', path.join(dir, 'bad'), '--secret', 'k2', ...hostArgs(nats, 'h1', path.join(dir, 'h1'))]);
+  assert.equal(bad.code, 1);
+  assert.match(bad.stderr, /authentication failed/);
+  assert.equal(fs.existsSync(path.join(dir, 'bad')), false);
+  const good = await runDftfs(['get', 'a.txt', path.join(dir, 'good'), ...hostArgs(nats, 'h1', path.join(dir, 'h1'))], { env: { DFTFS_SECRET: 'k1' } });
+  assert.equal(good.code, 0, good.stderr);
+  assert.equal(fs.readFileSync(path.join(dir, 'good'), 'utf8'), 'secret stuff\n');
+});
+
+test('nats-server restarted mid-transfer: the transfer completes and agents reconnect', async (t) => {
+  const dir = tempDir(t);
+  const tree = treeWith(dir, { 'f.bin': pseudoRandom(12 * MiB, 6) });
+  const nats = await natsFor(t);
+  await startDftfs(t, ['serve', tree, '--bwlimit', '4m', ...hostArgs(nats, 'h0', path.join(dir, 'h0'))]);
+  const fetching = runDftfs(['get', 'f.bin', path.join(dir, 'out'), ...hostArgs(nats, 'h1', path.join(dir, 'h1'))]);
+  await new Promise((r) => setTimeout(r, 1200));
+  await nats.stop();
+  await new Promise((r) => setTimeout(r, 500));
+  await natsFor(t, nats.port);
+  const r = await fetching;
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(b3sum(path.join(dir, 'out')), b3sum(path.join(tree, 'f.bin')));
+  // The long-running origin resubscribed: a new client finds it through the new server.
+  await new Promise((r) => setTimeout(r, 1000));
+  const again = await runDftfs(['get', 'f.bin', path.join(dir, 'out2'), ...hostArgs(nats, 'h2', path.join(dir, 'h2'))]);
+  assert.equal(again.code, 0, again.stderr);
+});

@@ -1,0 +1,38 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { FrameDecoder, MAX_FRAME_BYTES, encodeFrame, type Frame } from '../../src/net/index.js';
+import { pseudoRandom } from '../helpers.js';
+
+test('frames round-trip, whatever way the bytes are split', () => {
+  const frames: Frame[] = [
+    { type: 'HELLO', body: { cluster: 'c', agent: 'a', host: 'h', nonce: 'n', proof: '' } },
+    { type: 'DATA', requestId: 7, bytes: pseudoRandom(100_000, 3) },
+    { type: 'GET', body: { id: 1, object: 'x' } },
+    { type: 'DATA', requestId: 0xffffffff, bytes: Buffer.alloc(0) },
+  ];
+  const wire = Buffer.concat(frames.map(encodeFrame));
+  for (const step of [1, 3, 7, 4096, wire.length]) {
+    const d = new FrameDecoder();
+    const got: Frame[] = [];
+    for (let i = 0; i < wire.length; i += step) got.push(...d.push(wire.subarray(i, i + step)));
+    assert.deepEqual(got, frames, `split every ${step} bytes`);
+  }
+});
+
+test('malformed frames are refused: oversize, wrong version, unknown type, bad JSON', () => {
+  const head = (len: number, ver: number, type: number) => {
+    const b = Buffer.alloc(6);
+    b.writeUInt32BE(len, 0);
+    b[4] = ver;
+    b[5] = type;
+    return b;
+  };
+  assert.throws(() => new FrameDecoder().push(head(MAX_FRAME_BYTES + 1, 1, 5)), { code: 'ERR_DFTFS_PROTOCOL', message: /length/ });
+  assert.throws(() => new FrameDecoder().push(head(0xffffffff, 1, 5)), { code: 'ERR_DFTFS_PROTOCOL' });
+  assert.throws(() => new FrameDecoder().push(head(1, 1, 5)), { code: 'ERR_DFTFS_PROTOCOL' });
+  assert.throws(() => new FrameDecoder().push(head(2, 9, 2)), { code: 'ERR_DFTFS_PROTOCOL', message: /version 9/ });
+  assert.throws(() => new FrameDecoder().push(head(2, 1, 99)), { code: 'ERR_DFTFS_PROTOCOL', message: /unknown frame type/ });
+  assert.throws(() => new FrameDecoder().push(Buffer.concat([head(5, 1, 2), Buffer.from('{{{')])), { code: 'ERR_DFTFS_PROTOCOL', message: /not JSON/ });
+  assert.throws(() => new FrameDecoder().push(Buffer.concat([head(4, 1, 2), Buffer.from('[]')])), { code: 'ERR_DFTFS_PROTOCOL', message: /not an object/ });
+  assert.throws(() => encodeFrame({ type: 'DATA', requestId: 1, bytes: Buffer.alloc(MAX_FRAME_BYTES) }), { code: 'ERR_DFTFS_PROTOCOL' });
+});
