@@ -7,7 +7,7 @@ import { Bus, startNatsServer, type NatsServerHandle } from '../bus/index.js';
 import { storeDir } from '../config.js';
 import { DftfsError } from '../errors.js';
 import { digestBytes, type Digest, type HashPool } from '../hash/index.js';
-import { indexTree } from '../indexer/index.js';
+import { hashFile } from '../indexer/index.js';
 import { createLogger } from '../log.js';
 import { PeerClient, PeerServer, RateLimiter, type GetRequest } from '../net/index.js';
 import { ObjectStore } from '../store/index.js';
@@ -24,6 +24,8 @@ const log = createLogger('agent');
 /** How long a `who` round collects answers; answers from a LAN come within a millisecond or two. */
 const DISCOVERY_MAX_MS = 400;
 const DISCOVERY_QUIET_MS = 40;
+const LIST_AGENTS_MAX_MS = 1500;
+const LIST_AGENTS_QUIET_MS = 400;
 /** How often a waiter checks whether another agent of its host has landed an object. */
 const LOCAL_WAIT_POLL_MS = 50;
 
@@ -322,12 +324,10 @@ export class Agent {
   async publishFile(file: string, pool: HashPool): Promise<ObjectDesc> {
     const abs = path.resolve(file);
     const st = await fsp.stat(abs).catch(() => undefined);
-    if (!st?.isFile()) throw new DftfsError('ERR_DFTFS_NOT_FOUND', `${file}: no such file`);
-    const dir = path.dirname(abs);
-    const { toc } = await indexTree(dir, { pool });
-    const e = toc.entries.find((x) => x.name === path.basename(abs));
-    if (!e || e.type !== 'reg') throw new DftfsError('ERR_DFTFS_NOT_FOUND', `${file}: not a regular file`);
-    const desc: ObjectDesc = { digest: e.digest!, size: e.size!, chunks: e.chunks! };
+    if (!st) throw new DftfsError('ERR_DFTFS_NOT_FOUND', `${file}: no such file`);
+    if (!st.isFile()) throw new DftfsError('ERR_DFTFS_NOT_FOUND', `${file}: not a regular file`);
+    const { digest, chunks } = await hashFile(pool, abs, st.size);
+    const desc: ObjectDesc = { digest, size: st.size, chunks };
     this.published.set(desc.digest, { file: abs, desc });
     return desc;
   }
@@ -349,7 +349,8 @@ export class Agent {
 
   /** Every agent of the cluster that answers within the discovery window. */
   async listAgents(): Promise<PeerAddr[]> {
-    const answers = await this.bus.gather(this.bus.subject('agents'), {}, { maxWaitMs: DISCOVERY_MAX_MS, quietMs: 100 });
+    // Wider than a `who` round: leaving a slow agent out of `bcast --all` is worse than a second's wait.
+    const answers = await this.bus.gather(this.bus.subject('agents'), {}, { maxWaitMs: LIST_AGENTS_MAX_MS, quietMs: LIST_AGENTS_QUIET_MS });
     return answers.map(parsePeerAddr).filter((a): a is PeerAddr => a !== undefined);
   }
 

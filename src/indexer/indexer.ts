@@ -52,7 +52,7 @@ export interface IndexResult {
   stats: IndexStats;
 }
 
-interface Hashed {
+export interface Hashed {
   digest: Digest;
   chunks: TocChunk[];
   bytesRead: number;
@@ -204,7 +204,7 @@ export async function indexTree(root: string, opts: IndexOptions): Promise<Index
  * Digests one file. A file of one chunk is one job whose chunk digest is the file digest; a
  * larger one is a whole-file pass plus one job per chunk, so one big file still uses every core.
  */
-async function hashFile(pool: HashPool, file: string, size: number, chunkBytes: number): Promise<Hashed> {
+export async function hashFile(pool: HashPool, file: string, size: number, chunkBytes: number = MAX_CHUNK_BYTES): Promise<Hashed> {
   if (size === 0) return { digest: EMPTY_DIGEST, chunks: [], bytesRead: 0 };
   const fail = (r: { error?: { code: string; message: string } }) => {
     if (r.error) throw Object.assign(new Error(r.error.message), { code: r.error.code });
