@@ -238,15 +238,8 @@ export class Agent {
     if (!c) {
       c = PeerClient.connect({ host: addr.ip, port: addr.port, cluster: this.opts.cluster, identity: { agent: this.id, host: this.hostId }, secret: this.opts.secret });
       this.clients.set(key, c);
-      c.then((client) => {
-        const check = setInterval(() => {
-          if (client.closed) {
-            clearInterval(check);
-            if (this.clients.get(key) === c) this.clients.delete(key);
-          }
-        }, 500);
-        check.unref();
-      }, () => { if (this.clients.get(key) === c) this.clients.delete(key); });
+      const forget = () => { if (this.clients.get(key) === c) this.clients.delete(key); };
+      c.then((client) => client.whenClosed().then(forget), forget);
     }
     return c;
   }

@@ -1,6 +1,6 @@
 import { defineCommand } from 'citty';
 import type { CliContext } from './context.js';
-import { netArgs, startAgent, untilSignal } from './net-args.js';
+import { netArgs, serveUntilSignal, startAgent } from './net-args.js';
 import { createReporter } from './output.js';
 
 export const createAgentCommand = (ctx: CliContext) => defineCommand({
@@ -12,12 +12,6 @@ export const createAgentCommand = (ctx: CliContext) => defineCommand({
   async run({ args }) {
     const out = createReporter(ctx.io, { quiet: args.quiet });
     const agent = await startAgent(args, ctx);
-    try {
-      ctx.io.stdout.write(`agent ${agent.id} at ${agent.addr.ip}:${agent.addr.port}, store ${agent.store.root}\nnats ${agent.natsUrl}\n`);
-      const sig = await untilSignal();
-      out.info(`${sig}: stopping`);
-    } finally {
-      await agent.close();
-    }
+    await serveUntilSignal(agent, ctx, [`store ${agent.store.root}`], (s) => out.info(s));
   },
 });

@@ -69,6 +69,20 @@ export function agentOptions(args: NetArgValues, ctx: CliContext, extra: Partial
 
 export const startAgent = (args: NetArgValues, ctx: CliContext, extra: Partial<AgentOptions> = {}) => Agent.start(agentOptions(args, ctx, extra));
 
+/**
+ * Runs an agent until Ctrl-C or SIGTERM: prints `lines` and the `agent ID at IP:PORT` line that
+ * scripts and tests wait for, then shuts down cleanly (stop serving, drain NATS).
+ */
+export async function serveUntilSignal(agent: Agent, ctx: CliContext, lines: string[], info: (s: string) => void): Promise<void> {
+  try {
+    for (const l of [...lines, `nats ${agent.natsUrl}`, `agent ${agent.id} at ${agent.addr.ip}:${agent.addr.port}`]) ctx.io.stdout.write(l + '\n');
+    const sig = await untilSignal();
+    info(`${sig}: stopping`);
+  } finally {
+    await agent.close();
+  }
+}
+
 /** Resolves on the first SIGINT or SIGTERM (a long-running command's way to end cleanly). */
 export function untilSignal(): Promise<NodeJS.Signals> {
   return new Promise((resolve) => {

@@ -1,7 +1,7 @@
 import { defineCommand } from 'citty';
 import type { CliContext } from './context.js';
 import { indexArgs, runIndex } from './index-cmd.js';
-import { netArgs, startAgent, untilSignal } from './net-args.js';
+import { netArgs, serveUntilSignal, startAgent } from './net-args.js';
 import { createReporter, formatBytes } from './output.js';
 
 export const createServeCommand = (ctx: CliContext) => defineCommand({
@@ -19,14 +19,13 @@ export const createServeCommand = (ctx: CliContext) => defineCommand({
     const out = createReporter(ctx.io, { quiet: args.quiet });
     const { toc, stats } = await runIndex(args.dir, args, ctx, out);
     const agent = await startAgent(args, ctx, { origin: true });
+    let digest: string;
     try {
-      const { digest } = await agent.publishTree(args.dir, toc);
-      ctx.io.stdout.write(`serving ${args.dir}: ${stats.files} files, ${formatBytes(stats.bytesTotal)}, root ${toc.root}\n`);
-      ctx.io.stdout.write(`toc ${digest}\nnats ${agent.natsUrl}\nagent ${agent.id} at ${agent.addr.ip}:${agent.addr.port}\n`);
-      const sig = await untilSignal();
-      out.info(`${sig}: stopping`);
-    } finally {
+      ({ digest } = await agent.publishTree(args.dir, toc));
+    } catch (err) {
       await agent.close();
+      throw err;
     }
+    await serveUntilSignal(agent, ctx, [`serving ${args.dir}: ${stats.files} files, ${formatBytes(stats.bytesTotal)}, root ${toc.root}`, `toc ${digest}`], (s) => out.info(s));
   },
 });

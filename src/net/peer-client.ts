@@ -44,8 +44,15 @@ export class PeerClient {
   private lastActivity = performance.now();
   private stallTimer: NodeJS.Timeout | undefined;
   private failure: Error | undefined;
+  private onClosed!: (err: Error) => void;
+  private readonly closedP = new Promise<Error>((r) => { this.onClosed = r; });
 
   private constructor(private readonly opts: PeerClientOptions) {}
+
+  /** Resolves (never rejects) with the reason once the connection is gone. */
+  whenClosed(): Promise<Error> {
+    return this.closedP;
+  }
 
   static async connect(opts: PeerClientOptions): Promise<PeerClient> {
     const c = new PeerClient(opts);
@@ -178,6 +185,7 @@ export class PeerClient {
   private fail(err: Error): void {
     if (this.failure) return;
     this.failure = err;
+    this.onClosed(err);
     clearInterval(this.stallTimer);
     for (const p of this.pending.splice(0)) p.reject(err);
   }
