@@ -179,10 +179,9 @@ export class Agent {
     const partial = this.partials.get(req.object);
     if (partial) {
       const i = partial.desc.chunks.findIndex((c) => c.chunkOffset === req.offset && c.chunkSize === req.length && c.chunkDigest === req.chunkDigest);
-      if (i >= 0 && (partial.has(i) || (req.waitMs && (await partial.waitFor(i, req.waitMs, signal))))) {
-        return verified(await partial.read(i));
-      }
-      if (i >= 0 && this.store.has(req.object)) return this.readChunk({ ...req, waitMs: 0 }, signal);
+      // A partial's chunks were verified as they arrived, in our own temp file: hashing them
+      // again before forwarding would cost every chain hop a second pass over each byte.
+      if (i >= 0 && (partial.has(i) || (req.waitMs && (await partial.waitFor(i, req.waitMs, signal))))) return partial.read(i);
     }
     const pub = this.published.get(req.object);
     if (pub) {

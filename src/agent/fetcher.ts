@@ -157,7 +157,6 @@ export async function fillPartial(env: FetchEnv, partial: PartialObject, opts: {
     const pump = () => {
       if (finished) return;
       if (partial.complete) return finish();
-      let started = 0;
       let starved = false;
       for (const i of partial.missing()) {
         if (pendingChunks.has(i)) continue;
@@ -167,7 +166,6 @@ export async function fillPartial(env: FetchEnv, partial: PartialObject, opts: {
           starved = true;
           continue;
         }
-        started++;
         void fetchChunk(i, h);
       }
       if (starved && pendingChunks.size === 0 && !discovering) {
@@ -183,7 +181,6 @@ export async function fillPartial(env: FetchEnv, partial: PartialObject, opts: {
           }, pump);
         }, wait);
       }
-      void started;
     };
     pump();
   });

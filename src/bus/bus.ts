@@ -34,7 +34,6 @@ function dec(data: Uint8Array): Record<string, unknown> | undefined {
  */
 export class Bus {
   private closing: Promise<void> | undefined;
-  private readonly subs: Subscription[] = [];
   private connected = true;
 
   private constructor(private readonly nc: NatsConnection, readonly cluster: string) {}
@@ -80,7 +79,6 @@ export class Bus {
   /** Subscribes; malformed messages are dropped (logged), never passed on. */
   subscribe(subject: string, handler: Handler, opts: { queue?: string } = {}): Subscription {
     const sub = this.nc.subscribe(subject, opts.queue ? { queue: opts.queue } : {});
-    this.subs.push(sub);
     void (async () => {
       for await (const m of sub) {
         const body = dec(m.data);

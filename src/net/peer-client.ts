@@ -60,14 +60,6 @@ export class PeerClient {
     return c;
   }
 
-  get closed(): boolean {
-    return this.failure !== undefined;
-  }
-
-  get inFlight(): number {
-    return this.pending.length;
-  }
-
   private handshake(): Promise<void> {
     return new Promise((resolve, reject) => {
       const socket = net.connect({ host: this.opts.host, port: this.opts.port });
