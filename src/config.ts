@@ -14,3 +14,5 @@ export function defaultHome(env: NodeJS.ProcessEnv = process.env): string {
 
 export const storeDir = (home: string) => path.join(home, 'store');
 export const indexStateDir = (home: string) => path.join(home, 'index');
+/** Per-mount state (upper layer, whiteouts), one directory per mount point. */
+export const mountsDir = (home: string) => path.join(home, 'mounts');

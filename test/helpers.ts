@@ -10,8 +10,23 @@ export const BIN = path.resolve(path.dirname(new URL(import.meta.url).pathname),
 /** A fresh temp directory removed when the test ends. */
 export function tempDir(t: TestContext, label = 'dftfs-test'): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `${label}-`));
-  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  t.after(() => {
+    unmountUnder(dir);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
   return dir;
+}
+
+/** Lazily unmounts every mount below `dir` (a test's FUSE mounts, whatever state they were left in). */
+export function unmountUnder(dir: string): void {
+  const mounts = fs.readFileSync('/proc/self/mounts', 'utf8').split('\n').map((l) => l.split(' ')[1] ?? '');
+  for (const m of mounts.filter((m) => m.startsWith(dir + '/')).reverse()) {
+    try {
+      execFileSync('fusermount', ['-uz', m], { stdio: 'ignore' });
+    } catch {
+      // Already gone.
+    }
+  }
 }
 
 export interface RunResult {

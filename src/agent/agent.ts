@@ -12,7 +12,7 @@ import { createLogger } from '../log.js';
 import { PeerClient, PeerServer, RateLimiter, type GetRequest } from '../net/index.js';
 import { ObjectStore } from '../store/index.js';
 import { MAX_CHUNK_BYTES, encodeToc, type Toc, type TocChunk } from '../toc/index.js';
-import { fillPartial, type FetchEnv, type FetchStats, type Holder } from './fetcher.js';
+import { FETCH_STALL_MS, fillPartial, type FetchEnv, type FetchStats, type Holder } from './fetcher.js';
 import { HostLocks } from './host-lock.js';
 import { parseDesc, type ObjectDesc } from './object-desc.js';
 import { PartialObject } from './partial-object.js';
@@ -47,6 +47,8 @@ export interface AgentOptions {
   jobs?: number;
   /** Role shown to peers; the publisher of a tree is the origin (asked last). */
   origin?: boolean;
+  /** A fetch with no chunk arriving for this long fails (default FETCH_STALL_MS). */
+  fetchStallMs?: number;
 }
 
 export interface FetchResult {
@@ -295,6 +297,7 @@ export class Agent {
           },
           compress: this.opts.compress ?? false,
           jobs: this.opts.jobs ?? 4,
+          stallMs: this.opts.fetchStallMs ?? FETCH_STALL_MS,
         };
         const stats = await fillPartial(env, partial, opts);
         await partial.commit();
@@ -310,6 +313,11 @@ export class Agent {
         await this.locks.release(desc.digest);
       }
     }
+  }
+
+  /** The object being received, if this agent is receiving it now (its verified chunks are readable). */
+  partial(digest: Digest): PartialObject | undefined {
+    return this.partials.get(digest);
   }
 
   /** Publishes one file (served from where it is, verified on every read) and returns its descriptor. */

@@ -31,6 +31,8 @@ export interface FetchEnv {
   report(kind: 'corrupt' | 'failed', addr: PeerAddr, object: Digest, detail: string): void;
   compress: boolean;
   jobs: number;
+  /** Fail after this long without a chunk arriving. */
+  stallMs: number;
 }
 
 export interface FetchStats {
@@ -97,8 +99,8 @@ export async function fillPartial(env: FetchEnv, partial: PartialObject, opts: {
       else resolve(stats);
     };
     const watchdog = setInterval(() => {
-      if (performance.now() - lastProgress > FETCH_STALL_MS) {
-        finish(new DftfsError('ERR_DFTFS_UNAVAILABLE', `no source delivered any chunk of ${desc.digest} for ${FETCH_STALL_MS / 1000} s`, {
+      if (performance.now() - lastProgress > env.stallMs) {
+        finish(new DftfsError('ERR_DFTFS_UNAVAILABLE', `no source delivered any chunk of ${desc.digest} for ${env.stallMs / 1000} s`, {
           hint: 'is a publisher of the file still running and reachable?',
         }));
       } else pump();

@@ -3,3 +3,4 @@ export { parseDesc, descOf, type ObjectDesc } from './object-desc.js';
 export { type PeerAddr, parsePeerAddr } from './peer-addr.js';
 export { readStatuses, type AgentStatus } from './status-board.js';
 export { FETCH_STALL_MS, CHAIN_WAIT_MS } from './fetcher.js';
+export { TreePublisher, type Published } from './tree-publisher.js';

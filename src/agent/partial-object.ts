@@ -88,6 +88,22 @@ export class PartialObject {
     return buf;
   }
 
+  /** Chunk indices covering bytes [pos, pos + len). */
+  chunksCovering(pos: number, len: number): number[] {
+    const out: number[] = [];
+    this.desc.chunks.forEach((c, i) => {
+      if (c.chunkOffset < pos + len && c.chunkOffset + c.chunkSize > pos) out.push(i);
+    });
+    return out;
+  }
+
+  /** Reads bytes whose chunks are all present (a mount serving a read before the whole file is here). */
+  async readAt(buf: Buffer, len: number, pos: number): Promise<number> {
+    if (!this.fd) throw new DftfsError('ERR_DFTFS_CLOSED', `object ${this.desc.digest} is no longer partial`);
+    const { bytesRead } = await this.fd.read(buf, 0, len, pos);
+    return bytesRead;
+  }
+
   /** Resolves true when chunk `i` is present, false after `ms` or on abort. */
   waitFor(i: number, ms: number, signal?: AbortSignal): Promise<boolean> {
     if (this.present[i]) return Promise.resolve(true);

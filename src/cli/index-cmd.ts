@@ -22,13 +22,14 @@ export function parseThreads(s: string | undefined): number {
 }
 
 /** Indexes `dir` with the options every tree-reading command shares; reports warnings and progress. */
-export async function runIndex(dir: string, args: { home?: string; threads?: string; state?: string; 'no-state'?: boolean }, ctx: CliContext, out: Reporter): Promise<IndexResult> {
+export async function runIndex(dir: string, args: { home?: string; threads?: string; state?: string; 'no-state'?: boolean }, ctx: CliContext, out: Reporter, generation = 0): Promise<IndexResult> {
   const pool = new HashPool(parseThreads(args.threads));
   try {
     const home = resolveHome(args.home, ctx);
     const result = await indexTree(dir, {
       pool,
       statePath: args['no-state'] ? undefined : args.state ?? statePathFor(home, dir),
+      generation,
       onWarning: (w) => out.warn(w.message),
       onProgress: (p) => out.progress(p.bytesRead, p.bytesToHash, `hashing ${p.filesDone}/${p.filesToHash} files, ${formatBytes(p.bytesRead)}`),
     });

@@ -8,6 +8,7 @@ import { createAgentCommand } from './agent-cmd.js';
 import { createBcastCommand } from './bcast-cmd.js';
 import { createGetCommand } from './get-cmd.js';
 import { createServeCommand } from './serve-cmd.js';
+import { createMountCommand } from './mount-cmd.js';
 import { createStatusCommand } from './status-cmd.js';
 import { describeError, EXIT_OK, processIo, type CliIo } from './output.js';
 
@@ -16,7 +17,7 @@ const pkg = JSON.parse(fs.readFileSync(new URL('../../../package.json', import.m
 const EPILOG = `
 Exit codes: 0 success, 1 failure, 2 usage error.
 Environment: DFTFS_HOME (host state directory), DFTFS_NATS, DFTFS_CLUSTER, DFTFS_SECRET, DFTFS_HOST_ID,
-DFTFS_DEBUG=index,store,net,fetch,agent,bus or * (debug log on stderr).
+DFTFS_DEBUG=index,store,net,fetch,agent,bus,fuse or * (debug log on stderr).
 Run 'dftfs <command> --help' for a command's options.`;
 
 /** The root command; subcommands get the context through their factories. */
@@ -32,6 +33,7 @@ export function createCli(ctx: CliContext): CommandDef {
       export: createExportCommand(ctx),
       import: createImportCommand(ctx),
       serve: createServeCommand(ctx),
+      mount: createMountCommand(ctx),
       agent: createAgentCommand(ctx),
       get: createGetCommand(ctx),
       bcast: createBcastCommand(ctx),

@@ -1,0 +1,80 @@
+import fsp from 'node:fs/promises';
+import { parseDesc, parsePeerAddr, type Agent } from '../agent/index.js';
+import { DftfsError } from '../errors.js';
+import { isDigest } from '../hash/index.js';
+import { createLogger } from '../log.js';
+import { decodeToc } from '../toc/index.js';
+import { TocView } from './toc-view.js';
+
+const log = createLogger('fuse');
+
+/** How long to ask for the latest TOC at start before mounting an empty tree and waiting for one. */
+const LATEST_TOC_WAIT_MS = 2000;
+
+/**
+ * Follows the driver's published TOC: asks for the latest one at start, then applies every newer
+ * generation announced on `dftfs.<cluster>.toc`. A TOC is an object like any other: fetched over
+ * the data plane, verified by digest, then validated before it replaces the view.
+ */
+export class TocFollower {
+  private current: TocView = TocView.empty();
+  private origin: string | undefined;
+  private applying: Promise<void> = Promise.resolve();
+  private readonly waiters = new Set<() => void>();
+
+  constructor(private readonly agent: Agent, private readonly onApply: (view: TocView) => void = () => undefined) {}
+
+  get view(): TocView {
+    return this.current;
+  }
+
+  /** Subscribes to announcements and applies the latest TOC if a driver answers. */
+  async start(): Promise<void> {
+    const bus = this.agent.bus;
+    bus.subscribe(bus.subject('toc'), (b) => this.consider(b));
+    const latest = await bus.request(bus.subject('toc', 'latest'), {}, LATEST_TOC_WAIT_MS).catch(() => undefined);
+    if (latest) this.consider(latest);
+    await this.applying;
+  }
+
+  /** Resolves once a generation ≥ `generation` is applied; ERR_DFTFS_TIMEOUT after `timeoutMs`. */
+  async waitForGeneration(generation: number, timeoutMs: number): Promise<TocView> {
+    const deadline = performance.now() + timeoutMs;
+    while (this.current.generation < generation) {
+      const left = deadline - performance.now();
+      if (left <= 0) throw new DftfsError('ERR_DFTFS_TIMEOUT', `TOC generation ${generation} did not arrive within ${timeoutMs / 1000} s (have ${this.current.generation})`);
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(done, left);
+        function done() { clearTimeout(t); resolve(); }
+        this.waiters.add(done);
+      });
+    }
+    return this.current;
+  }
+
+  private consider(b: Record<string, unknown>): void {
+    this.applying = this.applying.then(() => this.apply(b)).catch((err: Error) => {
+      log.debug('TOC announcement refused:', err.message);
+    });
+  }
+
+  private async apply(b: Record<string, unknown>): Promise<void> {
+    const generation = b.generation;
+    const origin = parsePeerAddr(b.origin)?.agent;
+    if (!isDigest(b.digest) || typeof generation !== 'number') throw new DftfsError('ERR_DFTFS_PROTOCOL', 'malformed TOC announcement');
+    // A newer generation, or the first one from a driver that restarted (its count starts over).
+    if (generation <= this.current.generation && origin === this.origin) return;
+    if (b.root === this.current.root && origin === this.origin) return;
+    const desc = parseDesc(b.desc);
+    if (desc.digest !== b.digest) throw new DftfsError('ERR_DFTFS_PROTOCOL', 'TOC announcement: descriptor and digest differ');
+    await this.agent.fetch(desc);
+    const toc = decodeToc(await fsp.readFile(this.agent.store.objectPath(desc.digest)));
+    if (toc.generation !== generation) throw new DftfsError('ERR_DFTFS_MALFORMED_TOC', 'TOC generation differs from its announcement');
+    this.current = new TocView(toc);
+    this.origin = origin;
+    log.debug('applied TOC generation', String(generation), toc.root);
+    this.onApply(this.current);
+    for (const w of this.waiters) w();
+    this.waiters.clear();
+  }
+}
