@@ -332,6 +332,19 @@ export class Agent {
     return desc;
   }
 
+  /**
+   * Copies a file into the host store and serves it from there (a job's output: the file in the
+   * mount's upper layer may change or be dropped later, the store copy cannot).
+   */
+  async adopt(file: string, pool: HashPool): Promise<ObjectDesc> {
+    const st = await fsp.stat(file);
+    const { digest, chunks } = await hashFile(pool, file, st.size);
+    const desc: ObjectDesc = { digest, size: st.size, chunks };
+    if (desc.size > 0) await this.store.putFile(file, digest);
+    this.descs.set(digest, desc);
+    return desc;
+  }
+
   /** Publishes a tree version: every file served in place, the TOC as an object of its own. */
   async publishTree(dir: string, toc: Toc): Promise<{ digest: Digest; desc: ObjectDesc }> {
     const root = path.resolve(dir);

@@ -9,6 +9,7 @@ import { createBcastCommand } from './bcast-cmd.js';
 import { createGetCommand } from './get-cmd.js';
 import { createServeCommand } from './serve-cmd.js';
 import { createMountCommand } from './mount-cmd.js';
+import { createDriveCommand } from './drive-cmd.js';
 import { createStatusCommand } from './status-cmd.js';
 import { describeError, EXIT_OK, processIo, type CliIo } from './output.js';
 
@@ -17,7 +18,7 @@ const pkg = JSON.parse(fs.readFileSync(new URL('../../../package.json', import.m
 const EPILOG = `
 Exit codes: 0 success, 1 failure, 2 usage error.
 Environment: DFTFS_HOME (host state directory), DFTFS_NATS, DFTFS_CLUSTER, DFTFS_SECRET, DFTFS_HOST_ID,
-DFTFS_DEBUG=index,store,net,fetch,agent,bus,fuse or * (debug log on stderr).
+DFTFS_DEBUG=index,store,net,fetch,agent,bus,fuse,make or * (debug log on stderr).
 Run 'dftfs <command> --help' for a command's options.`;
 
 /** The root command; subcommands get the context through their factories. */
@@ -34,6 +35,7 @@ export function createCli(ctx: CliContext): CommandDef {
       import: createImportCommand(ctx),
       serve: createServeCommand(ctx),
       mount: createMountCommand(ctx),
+      drive: createDriveCommand(ctx),
       agent: createAgentCommand(ctx),
       get: createGetCommand(ctx),
       bcast: createBcastCommand(ctx),
@@ -73,8 +75,9 @@ export async function runCli(argv: string[], io: CliIo = processIo(), env: NodeJ
       io.stdout.write(io.stdout.isTTY ? usage : stripAnsi(usage));
       return EXIT_OK;
     }
-    await runCommand(root, { rawArgs: argv });
-    return EXIT_OK;
+    // A command may return its own exit code (`drive` returns make's).
+    const { result } = await runCommand(root, { rawArgs: argv });
+    return typeof result === 'number' ? result : EXIT_OK;
   } catch (err) {
     const { lines, exitCode } = describeError(err);
     io.stderr.write(stripAnsi(lines.join('\n')) + '\n');

@@ -1,5 +1,7 @@
+import os from 'node:os';
 import { defineCommand } from 'citty';
 import { usageError } from '../errors.js';
+import { Worker } from '../make/index.js';
 import { ATTR_TIMEOUT_S, DEFAULT_FETCH_TIMEOUT_MS, TreeMount } from '../fs/index.js';
 import type { CliContext } from './context.js';
 import { agentOptions, netArgs, untilSignal } from './net-args.js';
@@ -10,6 +12,7 @@ export const mountArgs = {
   'cache-dir': { type: 'string', description: 'Where the writable upper layer lives (default: <home>/mounts/<id of the mount point>; kept across remounts)', valueHint: 'DIR' },
   'allow-other': { type: 'boolean', description: 'Let other users use the mount (non-root needs user_allow_other in /etc/fuse.conf)' },
   debug: { type: 'boolean', description: 'Print libfuse\'s trace of every request on stderr' },
+  slots: { type: 'string', description: 'Jobs of `dftfs drive make` this mount runs at once (default: one per core; 0: none)', valueHint: 'N' },
   'fetch-timeout': { type: 'string', description: `Seconds a read waits for its chunks before failing with EIO (default ${DEFAULT_FETCH_TIMEOUT_MS / 1000})`, valueHint: 'SECONDS' },
 } as const;
 
@@ -23,7 +26,7 @@ export function parseSeconds(flag: string, s: string | undefined, fallbackMs: nu
 export const createMountCommand = (ctx: CliContext) => defineCommand({
   meta: {
     name: 'mount',
-    description: `Mount a lazy, writable FUSE view of the driver's published tree at MOUNTPOINT until Ctrl-C or SIGTERM (then unmount). Metadata comes from the TOC (no round trip per stat; kernel caches attributes ${ATTR_TIMEOUT_S} s); a file's chunks are fetched from the nearest holder when it is opened; writes go to a local upper layer. Each new TOC generation the driver announces is applied as it comes.`,
+    description: `Mount a lazy, writable FUSE view of the driver's published tree at MOUNTPOINT until Ctrl-C or SIGTERM (then unmount). Metadata comes from the TOC (no round trip per stat; kernel caches attributes ${ATTR_TIMEOUT_S} s); a file's chunks are fetched from the nearest holder when it is opened; writes go to a local upper layer. Each new TOC generation the driver announces is applied as it comes. The mount also runs jobs of dftfs drive make (--slots).`,
   },
   args: {
     mountpoint: { type: 'positional', description: 'Empty directory to mount on', required: true },
@@ -43,11 +46,16 @@ export const createMountCommand = (ctx: CliContext) => defineCommand({
       fetchTimeoutMs,
       onApply: (v) => out.info(`generation ${v.generation} applied (root ${v.root})`),
     });
+    const slots = args.slots === undefined ? os.availableParallelism() : Number(args.slots);
+    const worker = slots > 0 ? new Worker(m, slots) : undefined;
     try {
+      if (!Number.isInteger(slots) || slots < 0 || slots > 1024) throw usageError(`--slots takes a whole number from 0 to 1024, not ${JSON.stringify(args.slots)}`);
+      worker?.start();
       for (const l of [`mounted ${m.mountpoint} (generation ${m.generation})`, `nats ${m.agent.natsUrl}`, `agent ${m.agent.id} at ${m.agent.addr.ip}:${m.agent.addr.port}`]) ctx.io.stdout.write(l + '\n');
       const sig = await untilSignal();
       out.info(`${sig}: unmounting ${m.mountpoint}`);
     } finally {
+      await worker?.close();
       await m.close();
     }
   },

@@ -142,6 +142,7 @@ export function createFuseOps(o: FuseOpsOptions): FuseOps {
   async function openUpper(name: string, flags: number, write: boolean): Promise<number> {
     const fh = await fsp.open(upper.real(name), flags & (O_ACCMODE | O_TRUNC));
     if (write && flags & O_TRUNC) upper.touch(name, false);
+    if (write) upper.openedForWrite(name);
     return addHandle({ kind: 'upper', name, fh, write });
   }
 
@@ -190,6 +191,7 @@ export function createFuseOps(o: FuseOpsOptions): FuseOps {
       await upper.ensureParents(name, lowerDirMode);
       const fh = await fsp.open(upper.real(name), O_CREAT | O_RDWR | O_TRUNC, mode & 0o7777);
       upper.added(name);
+      upper.openedForWrite(name);
       o.onOpen?.(name, true);
       return addHandle({ kind: 'upper', name, fh, write: true });
     },
@@ -210,7 +212,10 @@ export function createFuseOps(o: FuseOpsOptions): FuseOps {
     async release(_p: string, fd: number) {
       const h = handles.get(fd);
       handles.delete(fd);
-      if (h?.kind === 'upper') await h.fh.close();
+      if (h?.kind === 'upper') {
+        if (h.write) upper.closedForWrite(h.name);
+        await h.fh.close();
+      }
       else await h?.file.close();
     },
     async fsync(_p: string, _datasync: number, fd: number) {

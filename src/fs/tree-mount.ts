@@ -35,6 +35,8 @@ export class TreeMount {
   private fuse: FuseMount | undefined;
   follower!: TocFollower;
   upper!: UpperLayer;
+  /** Told of every file opened through the mount (the make worker attributes reads to jobs). */
+  readonly openListeners = new Set<(name: string, write: boolean) => void>();
 
   private constructor(readonly agent: Agent, readonly mountpoint: string) {}
 
@@ -54,7 +56,10 @@ export class TreeMount {
         readOnly: opts.readOnly,
         uid: process.getuid?.() ?? 0,
         gid: process.getgid?.() ?? 0,
-        onOpen: opts.onOpen,
+        onOpen: (name, write) => {
+          opts.onOpen?.(name, write);
+          for (const l of m.openListeners) l(name, write);
+        },
       });
       m.fuse = await FuseMount.mount(m.mountpoint, ops, opts);
     } catch (err) {

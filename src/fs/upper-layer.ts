@@ -19,6 +19,7 @@ export class UpperLayer {
   /** Write sequence: name -> the sequence number of its last change (written or deleted). */
   private readonly changes = new Map<string, { seq: number; deleted: boolean }>();
   private seq = 0;
+  private readonly writers = new Map<string, number>();
   private saving: Promise<void> = Promise.resolve();
 
   constructor(cacheDir: string) {
@@ -116,6 +117,21 @@ export class UpperLayer {
       });
       this.names.add(p);
     }
+  }
+
+  /** Counts open write handles: a file still open for writing is not a finished output. */
+  openedForWrite(name: string): void {
+    this.writers.set(name, (this.writers.get(name) ?? 0) + 1);
+  }
+
+  closedForWrite(name: string): void {
+    const n = (this.writers.get(name) ?? 1) - 1;
+    if (n > 0) this.writers.set(name, n);
+    else this.writers.delete(name);
+  }
+
+  isOpenForWrite(name: string): boolean {
+    return this.writers.has(name);
   }
 
   /** A point in the write history: `changedSince(mark())` later lists what changed after it. */

@@ -1,0 +1,350 @@
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import readline from 'node:readline';
+import { Agent, TreePublisher, type AgentOptions } from '../agent/index.js';
+import { DftfsError } from '../errors.js';
+import type { IndexResult } from '../indexer/index.js';
+import { createLogger } from '../log.js';
+import { applyOutputs } from './apply-outputs.js';
+import { parseJobResult, type Job, type JobResult } from './job.js';
+import { MAKE_EVALS, writeShim } from './shim.js';
+import { WorkerRegistry } from './worker-registry.js';
+
+const log = createLogger('make');
+
+/** How long a worker may answer a job offer. */
+const OFFER_TIMEOUT_MS = 2000;
+/** How long to wait at start for workers to show up before running a job locally. */
+const FIRST_WORKER_WAIT_MS = 2500;
+/** How often the driver checks on workers that hold jobs. */
+const WATCHDOG_MS = 500;
+
+export interface DriveOptions {
+  agent: AgentOptions;
+  /** The tree make runs in (the driver's real tree). */
+  dir: string;
+  makeArgs: string[];
+  make?: string;
+  /** Fail a job rather than run it on the driver when no worker is connected. */
+  noLocal?: boolean;
+  index: (generation: number) => Promise<IndexResult>;
+  warn: (msg: string) => void;
+}
+
+export interface UndeclaredRead {
+  target: string;
+  file: string;
+  producedBy: string;
+}
+
+export interface DriveSummary {
+  status: number;
+  jobs: number;
+  jobsPerWorker: Record<string, number>;
+  local: number;
+  rerun: number;
+  outputBytes: number;
+  wallMs: number;
+  generation: number;
+  undeclared: UndeclaredRead[];
+}
+
+interface Pending {
+  job: Job;
+  worker: string;
+  acceptedMs: number;
+  resolve: (r: JobResult) => void;
+}
+
+/**
+ * `dftfs drive make`: runs GNU make in the driver's tree with the job shim as its SHELL, sends
+ * each recipe line to a worker, and takes the files the job wrote back into the tree before the
+ * shim exits — a rule is done iff its outputs are on the driver.
+ */
+export class Driver {
+  private agent!: Agent;
+  private publisher!: TreePublisher;
+  private readonly workers = new WorkerRegistry();
+  private readonly pending = new Map<string, Pending>();
+  private runDir = '';
+  private shim = '';
+  private fifo: net.Socket | undefined;
+  private fifoFd: number | undefined;
+  private watchdog: NodeJS.Timeout | undefined;
+  private seq = 0;
+  private dirty = false;
+  private startedMs = 0;
+  private readonly producedBy = new Map<string, string>();
+  private readonly producedOn = new Map<string, { host: string; size: number }>();
+  private readonly prereqsOf = new Map<string, string[]>();
+  private readonly results: Array<{ job: Job; result: JobResult }> = [];
+  private readonly summary = { jobs: 0, local: 0, rerun: 0, outputBytes: 0, perWorker: new Map<string, number>() };
+  private warnedLocal = false;
+
+  constructor(private readonly o: DriveOptions) {}
+
+  private get key(): string {
+    return this.agent.id.replace(/[.*> ]/g, '_');
+  }
+
+  async run(): Promise<DriveSummary> {
+    this.startedMs = performance.now();
+    this.agent = await Agent.start({ ...this.o.agent, origin: true });
+    try {
+      this.publisher = new TreePublisher(this.agent, this.o.dir, this.o.index);
+      await this.publisher.publish();
+      const { bus } = this.agent;
+      bus.subscribe(bus.subject('worker', 'status'), (b) => this.workers.update(b));
+      bus.subscribe(bus.subject('driver', this.key, 'result'), async (b, reply) => reply(await this.onResult(b)));
+      await bus.flush();
+      await this.openQueue();
+      this.watchdog = setInterval(() => this.checkWorkers(), WATCHDOG_MS);
+      const status = await this.runMake();
+      return {
+        status, jobs: this.summary.jobs, jobsPerWorker: Object.fromEntries(this.summary.perWorker), local: this.summary.local, rerun: this.summary.rerun,
+        outputBytes: this.summary.outputBytes, wallMs: performance.now() - this.startedMs, generation: this.publisher.current, undeclared: this.undeclared(),
+      };
+    } finally {
+      await this.close();
+    }
+  }
+
+  /** The FIFO shims announce themselves on, held open read-write so it never reports end-of-file. */
+  private async openQueue(): Promise<void> {
+    this.runDir = await fsp.mkdtemp(path.join(os.tmpdir(), 'dftfs-drive-'));
+    this.shim = await writeShim(this.runDir);
+    const queue = path.join(this.runDir, 'queue');
+    await new Promise<void>((resolve, reject) => spawn('mkfifo', ['-m', '600', queue]).on('exit', (c) => (c === 0 ? resolve() : reject(new DftfsError('ERR_DFTFS_IO', `mkfifo ${queue} failed`)))));
+    this.fifoFd = fs.openSync(queue, fs.constants.O_RDWR | fs.constants.O_NONBLOCK);
+    this.fifo = new net.Socket({ fd: this.fifoFd, readable: true, writable: false });
+    readline.createInterface({ input: this.fifo }).on('line', (line) => {
+      const pid = Number(line.trim());
+      if (Number.isInteger(pid) && pid > 0) void this.onShim(pid);
+    });
+  }
+
+  private runMake(): Promise<number> {
+    const args = [`SHELL=${this.shim}`, ...MAKE_EVALS.map((e) => `--eval=${e}`), ...this.o.makeArgs];
+    return new Promise((resolve, reject) => {
+      const child = spawn(this.o.make ?? 'make', args, { cwd: this.o.dir, stdio: 'inherit', env: { ...process.env, DFTFS_DRIVE_DIR: this.runDir } });
+      child.on('error', (err) => reject(new DftfsError('ERR_DFTFS_UNAVAILABLE', `could not run make: ${err.message}`, { hint: 'install GNU make (Debian package make)' })));
+      child.on('exit', (code, signal) => resolve(code ?? (signal ? 128 + (os.constants.signals[signal] ?? 0) : 1)));
+    });
+  }
+
+  /** A shim announced itself: build the job from /proc, run it, hand the shim its output and status. */
+  private async onShim(pid: number): Promise<void> {
+    const d = this.runDir;
+    let status = 1;
+    let stdout: Buffer = Buffer.alloc(0);
+    let stderr: Buffer = Buffer.alloc(0);
+    try {
+      const job = await this.jobFromProc(pid);
+      const r = job ? await this.runJob(job) : await this.runLocalFromProc(pid);
+      status = r.status;
+      stdout = Buffer.from(r.stdout, 'base64');
+      stderr = Buffer.from(r.stderr, 'base64');
+    } catch (err) {
+      stderr = Buffer.from(`dftfs drive: ${(err as Error).message}\n`);
+    }
+    try {
+      await fsp.writeFile(path.join(d, `o.${pid}`), stdout);
+      await fsp.writeFile(path.join(d, `e.${pid}`), stderr);
+      await writeFifo(path.join(d, `r.${pid}`), `${status}\n`);
+    } catch (err) {
+      log.debug('shim', String(pid), 'gone:', (err as Error).message);
+    }
+  }
+
+  private async procOf(pid: number): Promise<{ argv: string[]; env: Record<string, string>; cwd: string }> {
+    const [cmdline, environ, cwd] = await Promise.all([
+      fsp.readFile(`/proc/${pid}/cmdline`, 'utf8'), fsp.readFile(`/proc/${pid}/environ`, 'utf8'), fsp.readlink(`/proc/${pid}/cwd`),
+    ]);
+    const all = cmdline.split('\0').slice(0, -1);
+    const at = all.indexOf(this.shim);
+    const env: Record<string, string> = {};
+    for (const kv of environ.split('\0')) {
+      const i = kv.indexOf('=');
+      if (i > 0) env[kv.slice(0, i)] = kv.slice(i + 1);
+    }
+    delete env.DFTFS_DRIVE_DIR;
+    return { argv: all.slice(at + 1), env, cwd };
+  }
+
+  private async jobFromProc(pid: number): Promise<Job | undefined> {
+    const p = await this.procOf(pid);
+    const rel = path.relative(this.o.dir, p.cwd);
+    if (rel.startsWith('..') || path.isAbsolute(rel)) return undefined; // outside the tree: run here
+    const cwd = rel === '' ? '.' : rel.split(path.sep).join('/');
+    const target = p.env.DFTFS_TARGET ?? '';
+    const prereqs = (p.env.DFTFS_PREREQS ?? '').split(/\s+/).filter(Boolean);
+    const norm = (n: string) => path.posix.normalize(path.posix.join(cwd, n));
+    this.prereqsOf.set(norm(target), prereqs.map(norm));
+    return { id: `${process.pid}-${++this.seq}`, attempt: 0, cwd, argv: p.argv, env: p.env, target, prereqs, generation: 0 };
+  }
+
+  private async runLocalFromProc(pid: number): Promise<{ status: number; stdout: string; stderr: string }> {
+    const p = await this.procOf(pid);
+    return this.runLocal(p.argv, p.env, p.cwd);
+  }
+
+  private runLocal(argv: string[], env: Record<string, string>, cwd: string): Promise<{ status: number; stdout: string; stderr: string }> {
+    this.summary.local++;
+    this.dirty = true; // whatever it wrote must be published before the next job
+    return new Promise((resolve) => {
+      const child = spawn('/bin/sh', argv, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+      const out: Buffer[] = [];
+      const err: Buffer[] = [];
+      child.stdout.on('data', (b: Buffer) => out.push(b));
+      child.stderr.on('data', (b: Buffer) => err.push(b));
+      child.on('error', (e) => resolve({ status: 127, stdout: '', stderr: Buffer.from(e.message + '\n').toString('base64') }));
+      child.on('close', (code) => resolve({ status: code ?? 1, stdout: Buffer.concat(out).toString('base64'), stderr: Buffer.concat(err).toString('base64') }));
+    });
+  }
+
+  /** Sends a job to a worker (again, if one dies) until its result and outputs are home. */
+  private async runJob(job: Job): Promise<JobResult | { status: number; stdout: string; stderr: string }> {
+    this.summary.jobs++;
+    if (this.dirty) {
+      this.dirty = false;
+      await this.publisher.publish();
+    }
+    job.generation = this.publisher.current;
+    for (;;) {
+      const worker = await this.pickWorker(job);
+      if (!worker) {
+        if (this.o.noLocal) throw new DftfsError('ERR_DFTFS_UNAVAILABLE', 'no worker is connected (and --no-local was given)');
+        if (!this.warnedLocal) this.o.warn('no worker is connected: running jobs on the driver');
+        this.warnedLocal = true;
+        return this.runLocal(job.argv, job.env, path.join(this.o.dir, job.cwd));
+      }
+      const result = await new Promise<JobResult>((resolve) => this.pending.set(job.id, { job, worker, acceptedMs: performance.now(), resolve }));
+      if (result.worker === '') {
+        this.summary.rerun++;
+        job.attempt++;
+        continue; // the worker died: run it elsewhere
+      }
+      return result;
+    }
+  }
+
+  /** The live worker with a free slot that holds most of the job's input bytes; offers until one takes it. */
+  private async pickWorker(job: Job): Promise<string | undefined> {
+    const deadline = this.startedMs + FIRST_WORKER_WAIT_MS;
+    const inputs = job.prereqs.map((p) => this.producedOn.get(path.posix.normalize(path.posix.join(job.cwd, p)))).filter((x) => x !== undefined);
+    for (;;) {
+      const busy = new Map<string, number>();
+      for (const p of this.pending.values()) busy.set(p.worker, (busy.get(p.worker) ?? 0) + 1);
+      const candidates = this.workers.live().filter((w) => (busy.get(w.worker) ?? 0) < w.slots);
+      const held = (host: string) => inputs.reduce((n, i) => (i.host === host ? n + i.size : n), 0);
+      candidates.sort((a, b) => held(b.host) - held(a.host) || (busy.get(a.worker) ?? 0) - (busy.get(b.worker) ?? 0) || Math.random() - 0.5);
+      for (const w of candidates) {
+        const { bus } = this.agent;
+        const ans = await bus.request(bus.subject('worker', w.key, 'job'), { job, driver: this.key }, OFFER_TIMEOUT_MS).catch(() => undefined);
+        if (ans?.ok === true) return w.worker;
+      }
+      if (this.workers.live().length === 0 && performance.now() > deadline) return undefined;
+      await this.workers.changed(WATCHDOG_MS);
+    }
+  }
+
+  private async onResult(raw: Record<string, unknown>): Promise<Record<string, unknown>> {
+    let result: JobResult;
+    try {
+      result = parseJobResult(raw);
+    } catch (err) {
+      return { ok: false, error: (err as Error).message };
+    }
+    const p = this.pending.get(result.id);
+    if (!p || p.job.attempt !== result.attempt || p.worker !== result.worker) return { ok: false, stale: true };
+    try {
+      const applied = await applyOutputs(this.agent, this.o.dir, result.outputs);
+      for (const o of result.outputs) {
+        if (o.type === 'deleted') continue;
+        this.producedBy.set(o.name, p.job.target ? path.posix.normalize(path.posix.join(p.job.cwd, p.job.target)) : o.name);
+        if (o.type === 'reg') this.producedOn.set(o.name, { host: result.host, size: o.desc.size });
+      }
+      this.summary.outputBytes += applied.bytes;
+      const generation = result.outputs.length ? (await this.publisher.publish()).generation : this.publisher.current;
+      this.pending.delete(result.id);
+      this.summary.perWorker.set(result.worker, (this.summary.perWorker.get(result.worker) ?? 0) + 1);
+      this.results.push({ job: p.job, result });
+      p.resolve(result);
+      return { ok: true, generation };
+    } catch (err) {
+      // The outputs could not be brought home (the worker vanished meanwhile): run the job again.
+      log.debug('outputs of', result.id, 'failed:', (err as Error).message);
+      this.pending.delete(result.id);
+      p.resolve({ ...result, worker: '' });
+      return { ok: false, error: (err as Error).message };
+    }
+  }
+
+  /** Jobs of a worker that stopped beating (or forgot them) are run again elsewhere. */
+  private checkWorkers(): void {
+    for (const [id, p] of this.pending) {
+      if (this.workers.lostJob(p.worker, id, p.acceptedMs)) {
+        log.debug('worker', p.worker, 'lost job', id);
+        this.pending.delete(id);
+        p.resolve({ id, attempt: p.job.attempt, worker: '', host: '', status: 1, stdout: '', stderr: '', outputs: [], reads: [], alone: false, ms: 0 });
+      }
+    }
+  }
+
+  /** Recipes that read a file another rule made without depending on it, even transitively. */
+  private undeclared(): UndeclaredRead[] {
+    const out: UndeclaredRead[] = [];
+    const closure = (target: string): Set<string> => {
+      const seen = new Set<string>();
+      const stack = [...(this.prereqsOf.get(target) ?? [])];
+      while (stack.length) {
+        const n = stack.pop()!;
+        if (seen.has(n)) continue;
+        seen.add(n);
+        stack.push(...(this.prereqsOf.get(n) ?? []));
+      }
+      return seen;
+    };
+    for (const { job, result } of this.results) {
+      if (!result.alone) continue;
+      const target = path.posix.normalize(path.posix.join(job.cwd, job.target));
+      const deps = closure(target);
+      for (const file of result.reads) {
+        const producer = this.producedBy.get(file);
+        if (!producer || producer === target || deps.has(file) || deps.has(producer)) continue;
+        out.push({ target, file, producedBy: producer });
+      }
+    }
+    return out;
+  }
+
+  private async close(): Promise<void> {
+    clearInterval(this.watchdog);
+    this.fifo?.destroy();
+    if (this.runDir) await fsp.rm(this.runDir, { recursive: true, force: true });
+    await this.agent?.close();
+  }
+}
+
+/** Writes to a shim's reply FIFO without blocking a thread: retries until the shim has it open for reading. */
+async function writeFifo(file: string, text: string): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    try {
+      const fd = fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK);
+      try {
+        fs.writeSync(fd, text);
+      } finally {
+        fs.closeSync(fd);
+      }
+      return;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENXIO' || Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, 2));
+    }
+  }
+}

@@ -1,0 +1,179 @@
+import { spawn } from 'node:child_process';
+import fsp from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { descOf } from '../agent/index.js';
+import type { TreeMount } from '../fs/index.js';
+import { HashPool } from '../hash/index.js';
+import { createLogger } from '../log.js';
+import { parseJob, type Job, type JobResult, type Output } from './job.js';
+
+const log = createLogger('make');
+
+/** How often a worker tells drivers it is alive and which jobs it runs. */
+export const HEARTBEAT_MS = 1000;
+/** A job waits this long for the driver's TOC generation that holds its inputs. */
+const GENERATION_WAIT_MS = 30_000;
+/** Job output kept per stream: results travel in one NATS message (1 MiB by default). */
+const MAX_OUTPUT_BYTES = 256 * 1024;
+/** How long a finished job's result is offered to the driver before the worker gives up. */
+const RESULT_TIMEOUT_MS = 120_000;
+
+interface Running {
+  job: Job;
+  reads: Set<string>;
+  alone: boolean;
+}
+
+/**
+ * Runs the make driver's jobs inside a mount: brings the view to the job's generation, prefetches
+ * the prerequisites, runs `/bin/sh` in the job's directory, then hashes what the job wrote into
+ * the host store and hands the list to the driver, which takes the outputs home.
+ */
+export class Worker {
+  private readonly running = new Map<string, Running>();
+  private readonly pool = new HashPool(Math.max(1, Math.min(2, os.availableParallelism())));
+  private heartbeat: NodeJS.Timeout | undefined;
+  private closed = false;
+  jobsRun = 0;
+
+  constructor(private readonly mount: TreeMount, readonly slots: number) {}
+
+  start(): void {
+    const { bus } = this.mount.agent;
+    bus.subscribe(bus.subject('worker', this.key, 'job'), (b, reply) => {
+      let job: Job;
+      try {
+        job = parseJob(b.job);
+      } catch (err) {
+        reply({ ok: false, reason: (err as Error).message });
+        return;
+      }
+      if (this.closed || this.running.size >= this.slots) return reply({ ok: false, reason: 'busy' });
+      reply({ ok: true });
+      void this.run(job, String(b.driver));
+    });
+    this.mount.openListeners.add((name, write) => {
+      if (write) return;
+      for (const r of this.running.values()) r.reads.add(name);
+    });
+    this.beat();
+    this.heartbeat = setInterval(() => this.beat(), HEARTBEAT_MS);
+  }
+
+  get id(): string {
+    return this.mount.agent.id;
+  }
+
+  private get key(): string {
+    return this.id.replace(/[.*> ]/g, '_');
+  }
+
+  private beat(): void {
+    const { agent } = this.mount;
+    agent.bus.publish(agent.bus.subject('worker', 'status'), {
+      worker: this.id, key: this.key, host: agent.hostId, slots: this.slots, running: [...this.running.keys()], generation: this.mount.generation,
+    });
+  }
+
+  private async run(job: Job, driver: string): Promise<void> {
+    const started = performance.now();
+    const entry: Running = { job, reads: new Set(), alone: this.running.size === 0 };
+    for (const other of this.running.values()) other.alone = false;
+    this.running.set(job.id, entry);
+    this.beat();
+    let result: JobResult;
+    try {
+      const view = await this.mount.follower.waitForGeneration(job.generation, GENERATION_WAIT_MS);
+      // Prefetch every prerequisite the tree holds, all at once, before the recipe asks for them.
+      await Promise.all(job.prereqs.map((p) => {
+        const e = view.get(path.posix.normalize(path.posix.join(job.cwd, p)));
+        return e?.type === 'reg' && e.size ? this.mount.agent.fetch(descOf(e)).catch(() => undefined) : undefined;
+      }));
+      const mark = this.mount.upper.mark();
+      const { status, stdout, stderr } = await this.exec(job);
+      entry.alone &&= this.running.size === 1;
+      const outputs = await this.collect(mark);
+      result = {
+        id: job.id, attempt: job.attempt, worker: this.id, host: this.mount.agent.hostId, status, stdout, stderr, outputs,
+        reads: [...entry.reads], alone: entry.alone, ms: performance.now() - started,
+      };
+    } catch (err) {
+      result = {
+        id: job.id, attempt: job.attempt, worker: this.id, host: this.mount.agent.hostId, status: 1, stdout: '',
+        stderr: Buffer.from(`dftfs worker ${this.id}: ${(err as Error).message}\n`).toString('base64'), outputs: [], reads: [], alone: false, ms: performance.now() - started,
+      };
+    } finally {
+      this.running.delete(job.id);
+    }
+    this.jobsRun++;
+    const { bus } = this.mount.agent;
+    try {
+      const ack = await bus.request(bus.subject('driver', driver, 'result'), result, RESULT_TIMEOUT_MS);
+      // The driver holds the outputs now: once this view has its generation, drop the upper
+      // copies so later versions from other workers show through.
+      if (typeof ack.generation === 'number') void this.settle(result.outputs, ack.generation);
+    } catch (err) {
+      log.debug('driver did not take the result of', job.id, (err as Error).message);
+    }
+    this.beat();
+  }
+
+  private exec(job: Job): Promise<{ status: number; stdout: string; stderr: string }> {
+    const cwd = path.join(this.mount.mountpoint, job.cwd);
+    return new Promise((resolve) => {
+      // The child changes into the mount only after exec: libuv's spawn blocks this process until
+      // the child has exec'd, and a chdir into our own mount before that would wait on us forever.
+      const child = spawn('/bin/sh', ['-c', 'cd "$0" && exec /bin/sh "$@"', cwd, ...job.argv], { cwd: '/', env: { ...job.env, PWD: cwd }, stdio: ['ignore', 'pipe', 'pipe'] });
+      const keep = () => {
+        const parts: Buffer[] = [];
+        let n = 0;
+        return { add: (b: Buffer) => { if (n < MAX_OUTPUT_BYTES) { parts.push(b); n += b.length; } }, get: () => Buffer.concat(parts).subarray(0, MAX_OUTPUT_BYTES).toString('base64') };
+      };
+      const out = keep();
+      const err = keep();
+      child.stdout.on('data', out.add);
+      child.stderr.on('data', err.add);
+      child.on('error', (e) => resolve({ status: 127, stdout: '', stderr: Buffer.from(`${e.message}\n`).toString('base64') }));
+      child.on('close', (code, signal) => resolve({ status: code ?? (signal ? 128 + (os.constants.signals[signal] ?? 0) : 1), stdout: out.get(), stderr: err.get() }));
+    });
+  }
+
+  /** What changed in the upper layer since `mark`, skipping files another job still has open for writing. */
+  private async collect(mark: number): Promise<Output[]> {
+    const { upper, agent } = this.mount;
+    const out: Output[] = [];
+    for (const c of upper.changedSince(mark)) {
+      if (c.deleted) {
+        if (!upper.has(c.name)) out.push({ name: c.name, type: 'deleted' });
+        continue;
+      }
+      if (upper.isOpenForWrite(c.name)) continue;
+      const real = upper.real(c.name);
+      const st = await fsp.lstat(real).catch(() => undefined);
+      if (!st) continue;
+      if (st.isDirectory()) out.push({ name: c.name, type: 'dir', mode: st.mode & 0o7777 });
+      else if (st.isSymbolicLink()) out.push({ name: c.name, type: 'symlink', linkName: await fsp.readlink(real) });
+      else if (st.isFile()) out.push({ name: c.name, type: 'reg', mode: st.mode & 0o7777, mtimeMs: st.mtimeMs, desc: await agent.adopt(real, this.pool) });
+    }
+    return out;
+  }
+
+  private async settle(outputs: Output[], generation: number): Promise<void> {
+    try {
+      const view = await this.mount.follower.waitForGeneration(generation, GENERATION_WAIT_MS);
+      for (const o of outputs) {
+        const e = view.get(o.name);
+        if (o.type === 'reg' && e?.type === 'reg' && e.digest === o.desc.digest && !this.mount.upper.isOpenForWrite(o.name)) await this.mount.upper.settle(o.name);
+      }
+    } catch (err) {
+      log.debug('settle failed', (err as Error).message);
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    clearInterval(this.heartbeat);
+    await this.pool.close();
+  }
+}
