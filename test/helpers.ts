@@ -36,11 +36,11 @@ export interface RunResult {
 }
 
 /** Runs `dftfs ARGS` as a real process. */
-export function runDftfs(args: string[], opts: { env?: NodeJS.ProcessEnv; user?: string; input?: Buffer } = {}): Promise<RunResult> {
+export function runDftfs(args: string[], opts: { env?: NodeJS.ProcessEnv; user?: string; input?: Buffer; cwd?: string } = {}): Promise<RunResult> {
   const cmd = opts.user ? 'runuser' : process.execPath;
   const argv = opts.user ? ['-u', opts.user, '--', process.execPath, BIN, ...args] : [BIN, ...args];
   return new Promise((resolve) => {
-    const child = execFile(cmd, argv, { env: { ...process.env, ...opts.env }, maxBuffer: 256 << 20, encoding: 'utf8' }, (err, stdout, stderr) => {
+    const child = execFile(cmd, argv, { cwd: opts.cwd, env: { ...process.env, ...opts.env }, maxBuffer: 256 << 20, encoding: 'utf8' }, (err, stdout, stderr) => {
       const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0;
       resolve({ code, stdout, stderr });
     });

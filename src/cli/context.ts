@@ -14,6 +14,8 @@ export const homeArgs = {
 export interface CliContext {
   io: CliIo;
   env: NodeJS.ProcessEnv;
+  /** A command's own exit code (`drive` passes make's on); citty drops subcommands' return values. */
+  exitCode?: number;
 }
 
 export function resolveHome(arg: string | undefined, ctx: CliContext): string {

@@ -21,7 +21,8 @@ export const createDriveCommand = (ctx: CliContext) => defineCommand({
   },
   args: {
     make: { type: 'positional', description: 'The word make (then make\'s own arguments)', required: true },
-    'no-local': { type: 'boolean', description: 'Fail jobs when no worker is connected instead of running them on the driver' },
+    // citty reads --no-X as X=false, so the flag users type is --no-local.
+    local: { type: 'boolean', default: true, description: 'Run jobs on the driver when no worker is connected; --no-local fails them instead' },
     ...netArgs,
     threads: indexArgs.threads,
   },
@@ -33,13 +34,13 @@ export const createDriveCommand = (ctx: CliContext) => defineCommand({
     // The tree is the current directory, as for make; make's own -C works inside it.
     const dir = path.resolve('.');
     const driver = new Driver({
-      agent: agentOptions(args, ctx), dir, makeArgs, make: args.make, noLocal: args['no-local'],
+      agent: agentOptions(args, ctx), dir, makeArgs, make: args.make, noLocal: args.local === false,
       index: async (generation) => runIndex(dir, { ...args, 'no-state': false }, ctx, createReporter(ctx.io, { quiet: true }), generation),
       warn: (m) => out.warn(m),
     });
     const summary = await driver.run();
     for (const l of formatSummary(summary)) out.info(l);
     if (ctx.env.DFTFS_SUMMARY_JSON) ctx.io.stdout.write(JSON.stringify(summary) + '\n');
-    return summary.status;
+    ctx.exitCode = summary.status;
   },
 });

@@ -10,6 +10,7 @@ import { createGetCommand } from './get-cmd.js';
 import { createServeCommand } from './serve-cmd.js';
 import { createMountCommand } from './mount-cmd.js';
 import { createDriveCommand } from './drive-cmd.js';
+import { createDemoCommand } from './demo-cmd.js';
 import { createStatusCommand } from './status-cmd.js';
 import { describeError, EXIT_OK, processIo, type CliIo } from './output.js';
 
@@ -36,6 +37,7 @@ export function createCli(ctx: CliContext): CommandDef {
       serve: createServeCommand(ctx),
       mount: createMountCommand(ctx),
       drive: createDriveCommand(ctx),
+      demo: createDemoCommand(ctx),
       agent: createAgentCommand(ctx),
       get: createGetCommand(ctx),
       bcast: createBcastCommand(ctx),
@@ -63,7 +65,8 @@ const stripAnsi = (s: string) => s.replace(/\x1b\[[0-9;]*m/g, '');
 
 /** Runs the CLI and returns its exit code; never calls process.exit, so tests can call it. */
 export async function runCli(argv: string[], io: CliIo = processIo(), env: NodeJS.ProcessEnv = process.env): Promise<number> {
-  const root = createCli({ io, env });
+  const ctx: CliContext = { io, env };
+  const root = createCli(ctx);
   try {
     if (argv.length === 1 && (argv[0] === '--version' || argv[0] === '-v')) {
       io.stdout.write(`${pkg.version}\n`);
@@ -75,9 +78,8 @@ export async function runCli(argv: string[], io: CliIo = processIo(), env: NodeJ
       io.stdout.write(io.stdout.isTTY ? usage : stripAnsi(usage));
       return EXIT_OK;
     }
-    // A command may return its own exit code (`drive` returns make's).
-    const { result } = await runCommand(root, { rawArgs: argv });
-    return typeof result === 'number' ? result : EXIT_OK;
+    await runCommand(root, { rawArgs: argv });
+    return ctx.exitCode ?? EXIT_OK;
   } catch (err) {
     const { lines, exitCode } = describeError(err);
     io.stderr.write(stripAnsi(lines.join('\n')) + '\n');

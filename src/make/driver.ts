@@ -79,6 +79,7 @@ export class Driver {
   private dirty = false;
   private startedMs = 0;
   private readonly producedBy = new Map<string, string>();
+  private readonly applied = new Map<string, string>();
   private readonly producedOn = new Map<string, { host: string; size: number }>();
   private readonly prereqsOf = new Map<string, string[]>();
   private readonly results: Array<{ job: Job; result: JobResult }> = [];
@@ -262,14 +263,17 @@ export class Driver {
     const p = this.pending.get(result.id);
     if (!p || p.job.attempt !== result.attempt || p.worker !== result.worker) return { ok: false, stale: true };
     try {
-      const applied = await applyOutputs(this.agent, this.o.dir, result.outputs);
+      // Jobs that overlapped on one worker both report a file: bring each version home once.
+      const fresh = result.outputs.filter((o) => o.type !== 'reg' || this.applied.get(o.name) !== o.desc.digest);
+      const applied = await applyOutputs(this.agent, this.o.dir, fresh);
+      for (const o of fresh) if (o.type === 'reg') this.applied.set(o.name, o.desc.digest);
       for (const o of result.outputs) {
         if (o.type === 'deleted') continue;
         this.producedBy.set(o.name, p.job.target ? path.posix.normalize(path.posix.join(p.job.cwd, p.job.target)) : o.name);
         if (o.type === 'reg') this.producedOn.set(o.name, { host: result.host, size: o.desc.size });
       }
       this.summary.outputBytes += applied.bytes;
-      const generation = result.outputs.length ? (await this.publisher.publish()).generation : this.publisher.current;
+      const generation = fresh.length ? (await this.publisher.publish()).generation : this.publisher.current;
       this.pending.delete(result.id);
       this.summary.perWorker.set(result.worker, (this.summary.perWorker.get(result.worker) ?? 0) + 1);
       this.results.push({ job: p.job, result });

@@ -18,6 +18,9 @@ const GENERATION_WAIT_MS = 30_000;
 const MAX_OUTPUT_BYTES = 256 * 1024;
 /** How long a finished job's result is offered to the driver before the worker gives up. */
 const RESULT_TIMEOUT_MS = 120_000;
+/** Releases of a finished job's files arrive within microseconds to milliseconds of its exit. */
+const RELEASE_WAIT_MS = 100;
+const TARGET_RELEASE_WAIT_MS = 2000;
 
 interface Running {
   job: Job;
@@ -93,6 +96,7 @@ export class Worker {
       const mark = this.mount.upper.mark();
       const { status, stdout, stderr } = await this.exec(job);
       entry.alone &&= this.running.size === 1;
+      await this.releasesOf(job, mark);
       const outputs = await this.collect(mark);
       result = {
         id: job.id, attempt: job.attempt, worker: this.id, host: this.mount.agent.hostId, status, stdout, stderr, outputs,
@@ -124,7 +128,7 @@ export class Worker {
     return new Promise((resolve) => {
       // The child changes into the mount only after exec: libuv's spawn blocks this process until
       // the child has exec'd, and a chdir into our own mount before that would wait on us forever.
-      const child = spawn('/bin/sh', ['-c', 'cd "$0" && exec /bin/sh "$@"', cwd, ...job.argv], { cwd: '/', env: { ...job.env, PWD: cwd }, stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn('/bin/sh', ['-c', 'cd "$0" && exec /bin/sh "$@"', cwd, ...job.argv], { cwd: '/', env: { ...job.env, PWD: cwd, DFTFS_WORKER: this.id }, stdio: ['ignore', 'pipe', 'pipe'] });
       const keep = () => {
         const parts: Buffer[] = [];
         let n = 0;
@@ -137,6 +141,23 @@ export class Worker {
       child.on('error', (e) => resolve({ status: 127, stdout: '', stderr: Buffer.from(`${e.message}\n`).toString('base64') }));
       child.on('close', (code, signal) => resolve({ status: code ?? (signal ? 128 + (os.constants.signals[signal] ?? 0) : 1), stdout: out.get(), stderr: err.get() }));
     });
+  }
+
+  /**
+   * The kernel sends FUSE `release` after the writer's close() has returned, so a job can exit
+   * before its files are released. Wait for that, briefly for every file written since `mark`,
+   * longer for the job's own target; files still open after that belong to other running jobs.
+   */
+  private async releasesOf(job: Job, mark: number): Promise<void> {
+    const { upper } = this.mount;
+    const target = path.posix.normalize(path.posix.join(job.cwd, job.target));
+    const started = performance.now();
+    for (;;) {
+      const open = upper.changedSince(mark).filter((c) => !c.deleted && upper.isOpenForWrite(c.name)).map((c) => c.name);
+      const waited = performance.now() - started;
+      if (open.length === 0 || (waited > RELEASE_WAIT_MS && !open.includes(target)) || waited > TARGET_RELEASE_WAIT_MS) return;
+      await new Promise((r) => setTimeout(r, 5));
+    }
   }
 
   /** What changed in the upper layer since `mark`, skipping files another job still has open for writing. */

@@ -1,0 +1,157 @@
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { test, type TestContext } from 'node:test';
+import type { NatsServerHandle } from '../../src/bus/index.js';
+import { hostArgs, natsFor, startDftfs, type Proc } from '../cluster-helpers.js';
+import { b3sum, runDftfs, tempDir } from '../helpers.js';
+
+const MULTI_LEVEL = `
+OBJS := a.o b.o c.o
+all: app.txt sub-done
+
+gen.h:
+\tprintf '#define N 7\\n' > $@
+
+$(OBJS:.o=.c): %.c:
+\tprintf '#include "gen.h"\\nint $*(void) { return N; }\\n' > $@
+
+%.o: %.c gen.h
+\tcc -c $< -o $@
+
+libx.a: $(OBJS)
+\tar rcs $@ $^
+
+app.txt: libx.a
+\tmkdir -p out/deep
+\tcksum libx.a > out/deep/sum.txt
+\tln -sf deep/sum.txt out/link
+\tcat out/deep/sum.txt $(OBJS:.o=.c) > $@
+
+sub-done: gen.h
+\t$(MAKE) -C sub
+\ttouch $@
+`;
+
+const SUB = `
+all: sub.out
+sub.out: ../gen.h
+\tcat ../gen.h > $@
+\techo sub >> $@
+`;
+
+function project(dir: string, makefile = MULTI_LEVEL): void {
+  fs.mkdirSync(path.join(dir, 'sub'), { recursive: true });
+  fs.writeFileSync(path.join(dir, 'Makefile'), makefile);
+  fs.writeFileSync(path.join(dir, 'sub/Makefile'), SUB);
+}
+
+/** Every file of a tree (not the Makefiles) with its content digest or link target. */
+function snapshot(root: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const walk = (rel: string) => {
+    for (const d of fs.readdirSync(path.join(root, rel), { withFileTypes: true })) {
+      const name = path.join(rel, d.name);
+      const full = path.join(root, name);
+      if (d.isDirectory()) walk(name);
+      else if (d.isSymbolicLink()) out[name] = `-> ${fs.readlinkSync(full)}`;
+      else if (!name.endsWith('Makefile')) out[name] = `${b3sum(full)} ${(fs.statSync(full).mode & 0o777).toString(8)}`;
+    }
+  };
+  walk('');
+  return out;
+}
+
+async function workers(t: TestContext, nats: NatsServerHandle, dir: string, n: number, slots: number): Promise<Proc[]> {
+  return Promise.all(Array.from({ length: n }, (_, i) => {
+    const home = path.join(dir, `w${i}`);
+    fs.mkdirSync(path.join(home, 'mnt'), { recursive: true });
+    return startDftfs(t, ['mount', path.join(home, 'mnt'), ...hostArgs(nats, `w${i}`, home), '--slots', String(slots)]);
+  }));
+}
+
+const drive = (nats: NatsServerHandle, dir: string, cwd: string, make: string[], extra: string[] = []) =>
+  runDftfs(['drive', ...hostArgs(nats, 'driver', path.join(dir, 'driver-home')), ...extra, 'make', ...make], { cwd });
+
+test('a multi-level Makefile with recursive make, built across two workers, gives the same files as a local make', async (t) => {
+  const dir = tempDir(t, 'dftfs-drive');
+  const nats = await natsFor(t);
+  const tree = path.join(dir, 'tree');
+  const local = path.join(dir, 'local');
+  project(tree);
+  project(local);
+  await workers(t, nats, dir, 2, 2);
+  const r = await drive(nats, dir, tree, ['-j4']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /0 run on the driver/);
+  assert.match(r.stderr, /w0\/\S+: \d+ jobs/);
+  assert.match(r.stderr, /w1\/\S+: \d+ jobs/);
+  assert.equal(spawnSync('make', ['-j4'], { cwd: local }).status, 0);
+  assert.deepEqual(snapshot(tree), snapshot(local));
+  assert.ok(fs.existsSync(path.join(tree, 'sub/sub.out')), 'recursive make ran');
+});
+
+test('a worker killed with SIGKILL mid-job: the job runs again elsewhere and the build succeeds', async (t) => {
+  const dir = tempDir(t, 'dftfs-drive');
+  const nats = await natsFor(t);
+  const tree = path.join(dir, 'tree');
+  const marker = path.join(dir, 'running-on');
+  fs.mkdirSync(tree);
+  fs.writeFileSync(path.join(tree, 'Makefile'), `slow.out:\n\techo $$DFTFS_WORKER > ${marker}; sleep 3; echo finished > $@\n`);
+  const ws = await workers(t, nats, dir, 2, 1);
+  const build = drive(nats, dir, tree, ['-j2']);
+  for (let i = 0; i < 200 && !fs.existsSync(marker); i++) await new Promise((r) => setTimeout(r, 50));
+  const victim = fs.readFileSync(marker, 'utf8').trim();
+  const w = ws.find((p) => p.agent === victim);
+  assert.ok(w, `the job ran on a known worker (${victim})`);
+  await w.kill('SIGKILL');
+  const r = await build;
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(fs.readFileSync(path.join(tree, 'slow.out'), 'utf8'), 'finished\n');
+  assert.match(r.stderr, /1 re-run after a worker was lost/);
+  assert.notEqual(fs.readFileSync(marker, 'utf8').trim(), victim, 'the second run was on the other worker');
+});
+
+test('a failing recipe fails make with its stderr and status; no worker means local with a warning, or failure with --no-local', async (t) => {
+  const dir = tempDir(t, 'dftfs-drive');
+  const nats = await natsFor(t);
+  const tree = path.join(dir, 'tree');
+  fs.mkdirSync(tree);
+  fs.writeFileSync(path.join(tree, 'Makefile'), 'ok.txt:\n\techo fine > $@\nbad:\n\techo oops >&2; exit 3\n');
+  const alone = await drive(nats, dir, tree, ['ok.txt']);
+  assert.equal(alone.code, 0);
+  assert.match(alone.stderr, /no worker is connected: running jobs on the driver/);
+  fs.rmSync(path.join(tree, 'ok.txt'));
+  const refused = await drive(nats, dir, tree, ['ok.txt'], ['--no-local']);
+  assert.notEqual(refused.code, 0);
+  assert.match(refused.stderr, /no worker is connected/);
+
+  await workers(t, nats, dir, 1, 2);
+  const r = await drive(nats, dir, tree, ['bad']);
+  assert.equal(r.code, 2, 'make exits 2 when a recipe fails');
+  assert.match(r.stderr, /oops/);
+  assert.match(r.stderr, /Error 3/);
+});
+
+test('a recipe that reads a file made by another rule without depending on it is reported', async (t) => {
+  const dir = tempDir(t, 'dftfs-drive');
+  const nats = await natsFor(t);
+  const tree = path.join(dir, 'tree');
+  fs.mkdirSync(tree);
+  // `| gen.h` orders the rules but leaves gen.h out of $^: a change to gen.h would not rebuild b.txt.
+  fs.writeFileSync(path.join(tree, 'Makefile'), 'all: b.txt c.txt\ngen.h:\n\techo gen > $@\nb.txt: | gen.h\n\tcat gen.h > $@\nc.txt: gen.h\n\tcat gen.h > $@\n');
+  await workers(t, nats, dir, 1, 1);
+  const r = await drive(nats, dir, tree, ['-j1']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /undeclared dependency: recipe for b\.txt read gen\.h \(made by the rule for gen\.h\)/);
+  assert.doesNotMatch(r.stderr, /recipe for c\.txt/, 'a declared prerequisite is not reported');
+});
+
+test('dftfs demo builds Makefile.example on two worker mounts and matches a local make', async () => {
+  const r = await runDftfs(['demo', '--quiet']);
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  assert.match(r.stdout, /outputs identical: \d+ files in both trees/);
+  assert.match(r.stdout, /worker1\/\S+: \d+ jobs/);
+  assert.doesNotMatch(fs.readFileSync('/proc/self/mounts', 'utf8'), /dftfs-demo-/, 'no mount left behind');
+});
