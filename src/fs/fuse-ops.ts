@@ -172,10 +172,19 @@ export function createFuseOps(o: FuseOpsOptions): FuseOps {
       const name = tocName(p);
       const write = (flags & O_ACCMODE) !== O_RDONLY || (flags & O_TRUNC) !== 0;
       if (write) writable();
-      const f = await mustFind(name);
+      let f = await mustFind(name);
       if (isDir(f)) throw fsError('EISDIR');
       o.onOpen?.(name, write);
-      if (f.where === 'upper') return openUpper(name, flags, write);
+      if (f.where === 'upper') {
+        try {
+          return await openUpper(name, flags, write);
+        } catch (err) {
+          // Settled meanwhile (the upper copy dropped for the driver's identical one): open that.
+          if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || upper.has(name)) throw err;
+          f = await mustFind(name);
+          if (f.where === 'upper') throw err;
+        }
+      }
       if (write) {
         await copyUp(name);
         return openUpper(name, flags, write);

@@ -148,14 +148,23 @@ export class UpperLayer {
 
   /**
    * Drops an upper file that the tree below now holds identically (a job output taken home by the
-   * driver), so a later generation's version of that path shows through again.
+   * driver), so a later generation's version of that path shows through again. `seq` is the
+   * change number the file had when it was reported.
    */
-  async settle(name: string): Promise<void> {
-    if (!this.names.has(name)) return;
-    const st = await fsp.lstat(this.real(name)).catch(() => undefined);
-    if (st?.isDirectory()) return;
-    await fsp.rm(this.real(name), { force: true });
+  settle(name: string, seq: number): boolean {
+    // Synchronous from check to removal, so no FUSE op can open the file in between.
+    // Changed again since it was reported (a later job appended to it): it is not the driver's copy.
+    if (!this.names.has(name) || this.changeSeq(name) !== seq || this.writers.has(name)) return false;
+    const st = fs.lstatSync(this.real(name), { throwIfNoEntry: false });
+    if (!st || st.isDirectory()) return false;
+    fs.rmSync(this.real(name), { force: true });
     this.names.delete(name);
+    return true;
+  }
+
+  /** The sequence number of the last change of `name` (0 if none). */
+  changeSeq(name: string): number {
+    return this.changes.get(name)?.seq ?? 0;
   }
 
   /** Forgets a whiteout (the driver deleted the path too). */

@@ -35,6 +35,9 @@ interface Running {
  */
 export class Worker {
   private readonly running = new Map<string, Running>();
+  /** The upper layer's change number of each output when it was reported to the driver. */
+  private readonly reportedSeq = new Map<string, number>();
+  private toSettle: Array<{ name: string; digest: string; generation: number }> = [];
   private readonly pool = new HashPool(Math.max(1, Math.min(2, os.availableParallelism())));
   private heartbeat: NodeJS.Timeout | undefined;
   private closed = false;
@@ -73,6 +76,7 @@ export class Worker {
   }
 
   private beat(): void {
+    this.settleIfIdle();
     const { agent } = this.mount;
     agent.bus.publish(agent.bus.subject('worker', 'status'), {
       worker: this.id, key: this.key, host: agent.hostId, slots: this.slots, running: [...this.running.keys()], generation: this.mount.generation,
@@ -116,7 +120,7 @@ export class Worker {
       const ack = await bus.request(bus.subject('driver', driver, 'result'), result, RESULT_TIMEOUT_MS);
       // The driver holds the outputs now: once this view has its generation, drop the upper
       // copies so later versions from other workers show through.
-      if (typeof ack.generation === 'number') void this.settle(result.outputs, ack.generation);
+      if (typeof ack.generation === 'number') this.settle(result.outputs, ack.generation);
     } catch (err) {
       log.debug('driver did not take the result of', job.id, (err as Error).message);
     }
@@ -175,21 +179,33 @@ export class Worker {
       if (!st) continue;
       if (st.isDirectory()) out.push({ name: c.name, type: 'dir', mode: st.mode & 0o7777 });
       else if (st.isSymbolicLink()) out.push({ name: c.name, type: 'symlink', linkName: await fsp.readlink(real) });
-      else if (st.isFile()) out.push({ name: c.name, type: 'reg', mode: st.mode & 0o7777, mtimeMs: st.mtimeMs, desc: await agent.adopt(real, this.pool) });
+      else if (st.isFile()) {
+        this.reportedSeq.set(c.name, upper.changeSeq(c.name));
+        out.push({ name: c.name, type: 'reg', mode: st.mode & 0o7777, mtimeMs: st.mtimeMs, desc: await agent.adopt(real, this.pool) });
+      }
     }
     return out;
   }
 
-  private async settle(outputs: Output[], generation: number): Promise<void> {
-    try {
-      const view = await this.mount.follower.waitForGeneration(generation, GENERATION_WAIT_MS);
-      for (const o of outputs) {
-        const e = view.get(o.name);
-        if (o.type === 'reg' && e?.type === 'reg' && e.digest === o.desc.digest && !this.mount.upper.isOpenForWrite(o.name)) await this.mount.upper.settle(o.name);
-      }
-    } catch (err) {
-      log.debug('settle failed', (err as Error).message);
+  /**
+   * Queues the upper copies of outputs the driver now holds for removal, once this view has the
+   * driver's generation with the same content; removals wait until no job runs on this worker, so
+   * a job appending to a file a previous recipe line made never loses its write.
+   */
+  private settle(outputs: Output[], generation: number): void {
+    for (const o of outputs) if (o.type === 'reg') this.toSettle.push({ name: o.name, digest: o.desc.digest, generation });
+    this.settleIfIdle();
+  }
+
+  private settleIfIdle(): void {
+    if (this.running.size > 0 || this.toSettle.length === 0) return;
+    const view = this.mount.follower.view;
+    const later: typeof this.toSettle = [];
+    for (const s of this.toSettle) {
+      if (view.generation < s.generation) { later.push(s); continue; }
+      if (view.get(s.name)?.digest === s.digest) this.mount.upper.settle(s.name, this.reportedSeq.get(s.name) ?? -1);
     }
+    this.toSettle = later;
   }
 
   async close(): Promise<void> {
