@@ -9,6 +9,8 @@ import fs from 'node:fs';
 const SCENARIOS: Record<string, () => Promise<{ run(opts: { dir: string }): Promise<void> }>> = {
   'index-hash': () => import('./scenarios/index-hash.js'),
   reindex: () => import('./scenarios/reindex.js'),
+  'mount-local': () => import('./scenarios/mount-local.js'),
+  'make-overhead': () => import('./scenarios/make-overhead.js'),
 };
 
 const args = process.argv.slice(2);

@@ -51,6 +51,8 @@ export interface DriveSummary {
   wallMs: number;
   generation: number;
   undeclared: UndeclaredRead[];
+  /** Per job: ms from the shim announcing itself to its status being handed back. */
+  jobMs: number[];
 }
 
 interface Pending {
@@ -83,7 +85,7 @@ export class Driver {
   private readonly producedOn = new Map<string, { host: string; size: number }>();
   private readonly prereqsOf = new Map<string, string[]>();
   private readonly results: Array<{ job: Job; result: JobResult }> = [];
-  private readonly summary = { jobs: 0, local: 0, rerun: 0, outputBytes: 0, perWorker: new Map<string, number>() };
+  private readonly summary = { jobs: 0, local: 0, rerun: 0, outputBytes: 0, perWorker: new Map<string, number>(), jobMs: [] as number[] };
   private warnedLocal = false;
 
   constructor(private readonly o: DriveOptions) {}
@@ -107,7 +109,7 @@ export class Driver {
       const status = await this.runMake();
       return {
         status, jobs: this.summary.jobs, jobsPerWorker: Object.fromEntries(this.summary.perWorker), local: this.summary.local, rerun: this.summary.rerun,
-        outputBytes: this.summary.outputBytes, wallMs: performance.now() - this.startedMs, generation: this.publisher.current, undeclared: this.undeclared(),
+        outputBytes: this.summary.outputBytes, wallMs: performance.now() - this.startedMs, generation: this.publisher.current, undeclared: this.undeclared(), jobMs: this.summary.jobMs,
       };
     } finally {
       await this.close();
@@ -140,6 +142,7 @@ export class Driver {
   /** A shim announced itself: build the job from /proc, run it, hand the shim its output and status. */
   private async onShim(pid: number): Promise<void> {
     const d = this.runDir;
+    const t0 = performance.now();
     let status = 1;
     let stdout: Buffer = Buffer.alloc(0);
     let stderr: Buffer = Buffer.alloc(0);
@@ -156,6 +159,7 @@ export class Driver {
       await fsp.writeFile(path.join(d, `o.${pid}`), stdout);
       await fsp.writeFile(path.join(d, `e.${pid}`), stderr);
       await writeFifo(path.join(d, `r.${pid}`), `${status}\n`);
+      this.summary.jobMs.push(performance.now() - t0);
     } catch (err) {
       log.debug('shim', String(pid), 'gone:', (err as Error).message);
     }
