@@ -11,6 +11,7 @@ const SCENARIOS: Record<string, () => Promise<{ run(opts: { dir: string }): Prom
   reindex: () => import('./scenarios/reindex.js'),
   'mount-local': () => import('./scenarios/mount-local.js'),
   'make-overhead': () => import('./scenarios/make-overhead.js'),
+  'make-parallel': () => import('./scenarios/make-parallel.js'),
 };
 
 const args = process.argv.slice(2);

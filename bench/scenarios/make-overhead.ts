@@ -4,23 +4,15 @@
  * the shim announcing itself to its status being handed back (target: median ≤ 15 ms). Also the
  * wall time of the same build with plain make, and with -j4 on 4 slots.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { startNatsServer } from '../../src/bus/index.js';
+import { BIN, startProc as start, stopProc as stop } from '../lib/procs.js';
 import { barChartSvg, machine, markdownTable, writeResult } from '../lib/report.js';
 
-const BIN = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../../src/cli/bin.js');
 const JOBS = 100;
 
-function start(args: string[]): Promise<ChildProcess> {
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  return new Promise((resolve, reject) => {
-    let text = '';
-    child.stdout!.on('data', (b) => { text += b; if (/^agent /m.test(text)) resolve(child); });
-    child.once('exit', (c) => reject(new Error(`${args.join(' ')} exited ${c}`)));
-  });
-}
 
 const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))]!;
 
@@ -67,7 +59,7 @@ export async function run(opts: { dir: string }): Promise<void> {
     writeResult('make-overhead', md, { jobs: JOBS, jobMs: serial.jobMs, serialWallS: serial.wall, parallelWallS: parallel.wall, localWallS: local }, svg);
     process.stdout.write(md);
   } finally {
-    await new Promise<void>((r) => { worker.once('exit', () => r()); worker.kill('SIGTERM'); });
+    await stop(worker);
     await nats.stop();
   }
 }

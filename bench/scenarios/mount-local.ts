@@ -8,30 +8,19 @@
  * - time to first and last byte of a 1 GiB file held only by another agent (loopback).
  * Every read runs in a child process (never from the process serving the mount).
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { startNatsServer } from '../../src/bus/index.js';
+import { BIN, startProc as start, stopProc as stop } from '../lib/procs.js';
 import { barChartSvg, machine, markdownTable, writeResult } from '../lib/report.js';
 
-const BIN = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../../src/cli/bin.js');
 const PASSTHROUGH = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../lib/passthrough.js');
 const FILES = 20_000;
 const PER_DIR = 100;
 const BIG_BYTES = 1024 * 1024 * 1024;
 
-function start(args: string[], ready: RegExp): Promise<ChildProcess> {
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  return new Promise((resolve, reject) => {
-    let text = '';
-    const on = (b: Buffer) => { text += b; if (ready.test(text)) resolve(child); };
-    child.stdout!.on('data', on);
-    child.stderr!.on('data', on);
-    child.once('exit', (c) => reject(new Error(`${args.join(' ')} exited ${c}: ${text}`)));
-  });
-}
 
-const stop = (c: ChildProcess) => new Promise<void>((r) => { if (c.exitCode !== null) return r(); c.once('exit', () => r()); c.kill('SIGTERM'); });
 /** Seconds a shell command takes, run in a child process. */
 function timed(cmd: string): number {
   const t0 = performance.now();

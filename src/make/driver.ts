@@ -102,7 +102,9 @@ export class Driver {
       await this.publisher.publish();
       const { bus } = this.agent;
       bus.subscribe(bus.subject('worker', 'status'), (b) => this.workers.update(b));
-      bus.subscribe(bus.subject('driver', this.key, 'result'), async (b, reply) => reply(await this.onResult(b)));
+      // Results are handled concurrently (the bus awaits a handler before the next message):
+      // outputs of many jobs come home in parallel and their publications fold into one.
+      bus.subscribe(bus.subject('driver', this.key, 'result'), (b, reply) => void this.onResult(b).then(reply));
       await bus.flush();
       await this.openQueue();
       this.watchdog = setInterval(() => this.checkWorkers(), WATCHDOG_MS);
