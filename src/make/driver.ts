@@ -11,6 +11,7 @@ import type { IndexResult } from '../indexer/index.js';
 import { createLogger } from '../log.js';
 import { applyOutputs } from './apply-outputs.js';
 import { parseJobResult, type Job, type JobResult } from './job.js';
+import { runCaptured, type Captured } from './run-captured.js';
 import { MAKE_EVALS, writeShim } from './shim.js';
 import { WorkerRegistry } from './worker-registry.js';
 
@@ -22,6 +23,8 @@ const OFFER_TIMEOUT_MS = 2000;
 const FIRST_WORKER_WAIT_MS = 2500;
 /** How often the driver checks on workers that hold jobs. */
 const WATCHDOG_MS = 500;
+/** A job run on the driver hands its output to make through a file, so it need not be capped like a NATS message. */
+const LOCAL_OUTPUT_BYTES = 64 * 1024 * 1024;
 
 export interface DriveOptions {
   agent: AgentOptions;
@@ -194,27 +197,19 @@ export class Driver {
     return { id: `${process.pid}-${++this.seq}`, attempt: 0, cwd, argv: p.argv, env: p.env, target, prereqs, generation: 0 };
   }
 
-  private async runLocalFromProc(pid: number): Promise<{ status: number; stdout: string; stderr: string }> {
+  private async runLocalFromProc(pid: number): Promise<Captured> {
     const p = await this.procOf(pid);
     return this.runLocal(p.argv, p.env, p.cwd);
   }
 
-  private runLocal(argv: string[], env: Record<string, string>, cwd: string): Promise<{ status: number; stdout: string; stderr: string }> {
+  private runLocal(argv: string[], env: Record<string, string>, cwd: string): Promise<Captured> {
     this.summary.local++;
     this.dirty = true; // whatever it wrote must be published before the next job
-    return new Promise((resolve) => {
-      const child = spawn('/bin/sh', argv, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
-      const out: Buffer[] = [];
-      const err: Buffer[] = [];
-      child.stdout.on('data', (b: Buffer) => out.push(b));
-      child.stderr.on('data', (b: Buffer) => err.push(b));
-      child.on('error', (e) => resolve({ status: 127, stdout: '', stderr: Buffer.from(e.message + '\n').toString('base64') }));
-      child.on('close', (code) => resolve({ status: code ?? 1, stdout: Buffer.concat(out).toString('base64'), stderr: Buffer.concat(err).toString('base64') }));
-    });
+    return runCaptured(argv, { cwd, env, maxBytes: LOCAL_OUTPUT_BYTES });
   }
 
   /** Sends a job to a worker (again, if one dies) until its result and outputs are home. */
-  private async runJob(job: Job): Promise<JobResult | { status: number; stdout: string; stderr: string }> {
+  private async runJob(job: Job): Promise<JobResult | Captured> {
     this.summary.jobs++;
     if (this.dirty) {
       this.dirty = false;

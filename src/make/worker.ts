@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import fsp from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -7,6 +6,7 @@ import type { TreeMount } from '../fs/index.js';
 import { HashPool } from '../hash/index.js';
 import { createLogger } from '../log.js';
 import { parseJob, type Job, type JobResult, type Output } from './job.js';
+import { runCaptured, type Captured } from './run-captured.js';
 
 const log = createLogger('make');
 
@@ -127,24 +127,11 @@ export class Worker {
     this.beat();
   }
 
-  private exec(job: Job): Promise<{ status: number; stdout: string; stderr: string }> {
+  private exec(job: Job): Promise<Captured> {
     const cwd = path.join(this.mount.mountpoint, job.cwd);
-    return new Promise((resolve) => {
-      // The child changes into the mount only after exec: libuv's spawn blocks this process until
-      // the child has exec'd, and a chdir into our own mount before that would wait on us forever.
-      const child = spawn('/bin/sh', ['-c', 'cd "$0" && exec /bin/sh "$@"', cwd, ...job.argv], { cwd: '/', env: { ...job.env, PWD: cwd, DFTFS_WORKER: this.id }, stdio: ['ignore', 'pipe', 'pipe'] });
-      const keep = () => {
-        const parts: Buffer[] = [];
-        let n = 0;
-        return { add: (b: Buffer) => { if (n < MAX_OUTPUT_BYTES) { parts.push(b); n += b.length; } }, get: () => Buffer.concat(parts).subarray(0, MAX_OUTPUT_BYTES).toString('base64') };
-      };
-      const out = keep();
-      const err = keep();
-      child.stdout.on('data', out.add);
-      child.stderr.on('data', err.add);
-      child.on('error', (e) => resolve({ status: 127, stdout: '', stderr: Buffer.from(`${e.message}\n`).toString('base64') }));
-      child.on('close', (code, signal) => resolve({ status: code ?? (signal ? 128 + (os.constants.signals[signal] ?? 0) : 1), stdout: out.get(), stderr: err.get() }));
-    });
+    // The child changes into the mount only after exec: libuv's spawn blocks this process until
+    // the child has exec'd, and a chdir into our own mount before that would wait on us forever.
+    return runCaptured(['-c', 'cd "$0" && exec /bin/sh "$@"', cwd, ...job.argv], { cwd: '/', env: { ...job.env, PWD: cwd, DFTFS_WORKER: this.id }, maxBytes: MAX_OUTPUT_BYTES });
   }
 
   /**
