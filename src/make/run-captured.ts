@@ -8,10 +8,10 @@ export interface Captured {
   stderr: string;
 }
 
-/** Runs `/bin/sh ARGV` and captures its output (base64, so any bytes survive a JSON message). */
-export function runCaptured(argv: string[], opts: { cwd: string; env: NodeJS.ProcessEnv; maxBytes: number }): Promise<Captured> {
+/** Runs `/bin/sh ARGV` (or another shell) and captures its output (base64, so any bytes survive a JSON message). */
+export function runCaptured(argv: string[], opts: { cwd: string; env: NodeJS.ProcessEnv; maxBytes: number; shell?: string }): Promise<Captured> {
   return new Promise((resolve) => {
-    const child = spawn('/bin/sh', argv, { cwd: opts.cwd, env: opts.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(opts.shell ?? '/bin/sh', argv, { cwd: opts.cwd, env: opts.env, stdio: ['ignore', 'pipe', 'pipe'] });
     const keep = () => {
       const parts: Buffer[] = [];
       let n = 0;

@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -37,6 +38,7 @@ export class Worker {
   private readonly running = new Map<string, Running>();
   /** The upper layer's change number of each output when it was reported to the driver. */
   private readonly reportedSeq = new Map<string, number>();
+  private fuseFdList: number[] | undefined;
   private toSettle: Array<{ name: string; digest: string; generation: number }> = [];
   private readonly pool = new HashPool(Math.max(1, Math.min(2, os.availableParallelism())));
   private heartbeat: NodeJS.Timeout | undefined;
@@ -131,7 +133,23 @@ export class Worker {
     const cwd = path.join(this.mount.mountpoint, job.cwd);
     // The child changes into the mount only after exec: libuv's spawn blocks this process until
     // the child has exec'd, and a chdir into our own mount before that would wait on us forever.
-    return runCaptured(['-c', 'cd "$0" && exec /bin/sh "$@"', cwd, ...job.argv], { cwd: '/', env: { ...job.env, PWD: cwd, DFTFS_WORKER: this.id }, maxBytes: MAX_OUTPUT_BYTES });
+    // It also closes libfuse's /dev/fuse descriptor (opened without close-on-exec): a job holding
+    // it would keep a dead worker's FUSE connection alive and hang on it forever. bash, because
+    // dash cannot name descriptors above 9.
+    const close = this.fuseFds().map((fd) => `${fd}>&-`).join(' ');
+    return runCaptured(['-c', `cd "$0" && exec /bin/sh "$@" ${close}`, cwd, ...job.argv], { shell: '/bin/bash', cwd: '/', env: { ...job.env, PWD: cwd, DFTFS_WORKER: this.id }, maxBytes: MAX_OUTPUT_BYTES });
+  }
+
+  /** This process's descriptors open on /dev/fuse. */
+  private fuseFds(): number[] {
+    this.fuseFdList ??= fs.readdirSync('/proc/self/fd').filter((fd) => {
+      try {
+        return fs.readlinkSync(`/proc/self/fd/${fd}`) === '/dev/fuse';
+      } catch {
+        return false;
+      }
+    }).map(Number);
+    return this.fuseFdList;
   }
 
   /**
