@@ -337,12 +337,20 @@ export class Agent {
    * mount's upper layer may change or be dropped later, the store copy cannot).
    */
   async adopt(file: string, pool: HashPool): Promise<ObjectDesc> {
-    const st = await fsp.stat(file);
-    const { digest, chunks } = await hashFile(pool, file, st.size);
-    const desc: ObjectDesc = { digest, size: st.size, chunks };
-    if (desc.size > 0) await this.store.putFile(file, digest);
-    this.descs.set(digest, desc);
-    return desc;
+    // Copy first, then hash the copy in the pool: one pass of hashing, off the event loop, over
+    // bytes that can no longer change before they are committed.
+    const tmp = this.store.tempPath('adopt');
+    try {
+      await fsp.copyFile(file, tmp);
+      const { size } = await fsp.stat(tmp);
+      const { digest, chunks } = await hashFile(pool, tmp, size);
+      if (size > 0) await this.store.commit(tmp, digest);
+      const desc: ObjectDesc = { digest, size, chunks };
+      this.descs.set(digest, desc);
+      return desc;
+    } finally {
+      await fsp.rm(tmp, { force: true });
+    }
   }
 
   /** Publishes a tree version: every file served in place, the TOC as an object of its own. */

@@ -36,6 +36,8 @@ export const createMountCommand = (ctx: CliContext) => defineCommand({
   async run({ args }) {
     const out = createReporter(ctx.io, { quiet: args.quiet });
     const fetchTimeoutMs = parseSeconds('fetch-timeout', args['fetch-timeout'], DEFAULT_FETCH_TIMEOUT_MS);
+    const slots = args.slots === undefined ? os.availableParallelism() : Number(args.slots);
+    if (!Number.isInteger(slots) || slots < 0 || slots > 1024) throw usageError(`--slots takes a whole number from 0 to 1024, not ${JSON.stringify(args.slots)}`);
     const m = await TreeMount.start({
       agent: agentOptions(args, ctx),
       mountpoint: args.mountpoint,
@@ -46,10 +48,8 @@ export const createMountCommand = (ctx: CliContext) => defineCommand({
       fetchTimeoutMs,
       onApply: (v) => out.info(`generation ${v.generation} applied (root ${v.root})`),
     });
-    const slots = args.slots === undefined ? os.availableParallelism() : Number(args.slots);
     const worker = slots > 0 ? new Worker(m, slots) : undefined;
     try {
-      if (!Number.isInteger(slots) || slots < 0 || slots > 1024) throw usageError(`--slots takes a whole number from 0 to 1024, not ${JSON.stringify(args.slots)}`);
       worker?.start();
       for (const l of [`mounted ${m.mountpoint} (generation ${m.generation})`, `nats ${m.agent.natsUrl}`, `agent ${m.agent.id} at ${m.agent.addr.ip}:${m.agent.addr.port}`]) ctx.io.stdout.write(l + '\n');
       const sig = await untilSignal();

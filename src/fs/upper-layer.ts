@@ -56,8 +56,9 @@ export class UpperLayer {
     return this.names.has(name);
   }
 
-  /** Upper names directly inside `dir`. */
+  /** Upper names directly inside `dir` (no syscall for a directory the upper layer does not hold). */
   childrenOf(dir: string): string[] {
+    if (dir !== '.' && !this.names.has(dir)) return [];
     try {
       return fs.readdirSync(this.real(dir));
     } catch {

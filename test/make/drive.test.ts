@@ -71,6 +71,16 @@ async function workers(t: TestContext, nats: NatsServerHandle, dir: string, n: n
   }));
 }
 
+/** A temp dir, a nats-server and a tree holding one Makefile. */
+async function singleMakefile(t: TestContext, makefile: (dir: string) => string) {
+  const dir = tempDir(t, 'dftfs-drive');
+  const nats = await natsFor(t);
+  const tree = path.join(dir, 'tree');
+  fs.mkdirSync(tree);
+  fs.writeFileSync(path.join(tree, 'Makefile'), makefile(dir));
+  return { dir, nats, tree };
+}
+
 const drive = (nats: NatsServerHandle, dir: string, cwd: string, make: string[], extra: string[] = []) =>
   runDftfs(['drive', ...hostArgs(nats, 'driver', path.join(dir, 'driver-home')), ...extra, 'make', ...make], { cwd });
 
@@ -93,12 +103,8 @@ test('a multi-level Makefile with recursive make, built across two workers, give
 });
 
 test('a worker killed with SIGKILL mid-job: the job runs again elsewhere and the build succeeds', async (t) => {
-  const dir = tempDir(t, 'dftfs-drive');
-  const nats = await natsFor(t);
-  const tree = path.join(dir, 'tree');
+  const { dir, nats, tree } = await singleMakefile(t, (d) => `slow.out:\n\techo $$DFTFS_WORKER > ${path.join(d, 'running-on')}; sleep 3; echo finished > $@\n`);
   const marker = path.join(dir, 'running-on');
-  fs.mkdirSync(tree);
-  fs.writeFileSync(path.join(tree, 'Makefile'), `slow.out:\n\techo $$DFTFS_WORKER > ${marker}; sleep 3; echo finished > $@\n`);
   const ws = await workers(t, nats, dir, 2, 1);
   const build = drive(nats, dir, tree, ['-j2']);
   for (let i = 0; i < 200 && !fs.existsSync(marker); i++) await new Promise((r) => setTimeout(r, 50));
@@ -114,11 +120,7 @@ test('a worker killed with SIGKILL mid-job: the job runs again elsewhere and the
 });
 
 test('a failing recipe fails make with its stderr and status; no worker means local with a warning, or failure with --no-local', async (t) => {
-  const dir = tempDir(t, 'dftfs-drive');
-  const nats = await natsFor(t);
-  const tree = path.join(dir, 'tree');
-  fs.mkdirSync(tree);
-  fs.writeFileSync(path.join(tree, 'Makefile'), 'ok.txt:\n\techo fine > $@\nbad:\n\techo oops >&2; exit 3\n');
+  const { dir, nats, tree } = await singleMakefile(t, () => 'ok.txt:\n\techo fine > $@\nbad:\n\techo oops >&2; exit 3\n');
   const alone = await drive(nats, dir, tree, ['ok.txt']);
   assert.equal(alone.code, 0);
   assert.match(alone.stderr, /no worker is connected: running jobs on the driver/);
@@ -135,12 +137,8 @@ test('a failing recipe fails make with its stderr and status; no worker means lo
 });
 
 test('a recipe that reads a file made by another rule without depending on it is reported', async (t) => {
-  const dir = tempDir(t, 'dftfs-drive');
-  const nats = await natsFor(t);
-  const tree = path.join(dir, 'tree');
-  fs.mkdirSync(tree);
   // `| gen.h` orders the rules but leaves gen.h out of $^: a change to gen.h would not rebuild b.txt.
-  fs.writeFileSync(path.join(tree, 'Makefile'), 'all: b.txt c.txt\ngen.h:\n\techo gen > $@\nb.txt: | gen.h\n\tcat gen.h > $@\nc.txt: gen.h\n\tcat gen.h > $@\n');
+  const { dir, nats, tree } = await singleMakefile(t, () => 'all: b.txt c.txt\ngen.h:\n\techo gen > $@\nb.txt: | gen.h\n\tcat gen.h > $@\nc.txt: gen.h\n\tcat gen.h > $@\n');
   await workers(t, nats, dir, 1, 1);
   const r = await drive(nats, dir, tree, ['-j1']);
   assert.equal(r.code, 0, r.stderr);
