@@ -1,30 +1,54 @@
 /**
- * `npm run bench -- <scenario> [--dir DIR]`: runs one benchmark scenario and writes its table,
- * JSON and plot under bench/results/.
+ * `npm run bench -- <scenario> [--dir DIR] [scenario options]`: runs one benchmark scenario and
+ * writes its table, JSON and plot under bench/results/. Cluster scenarios build the simulated
+ * cluster (bench/lib/cluster.ts); Ctrl-C or SIGTERM tears it down before exiting.
  */
 import os from 'node:os';
 import path from 'node:path';
 import fs from 'node:fs';
+import { BenchArgs } from './lib/args.js';
+import { activeCluster } from './lib/cluster.js';
 
-const SCENARIOS: Record<string, () => Promise<{ run(opts: { dir: string }): Promise<void> }>> = {
-  'index-hash': () => import('./scenarios/index-hash.js'),
-  reindex: () => import('./scenarios/reindex.js'),
-  'mount-local': () => import('./scenarios/mount-local.js'),
-  'make-overhead': () => import('./scenarios/make-overhead.js'),
-  'make-parallel': () => import('./scenarios/make-parallel.js'),
+export interface ScenarioOptions { dir: string; args: BenchArgs }
+type Scenario = { run(opts: ScenarioOptions): Promise<void> };
+
+const SCENARIOS: Record<string, { load: () => Promise<Scenario>; about: string }> = {
+  'index-hash': { load: () => import('./scenarios/index-hash.js'), about: 'hashing a tree vs b3sum (local)' },
+  reindex: { load: () => import('./scenarios/reindex.js'), about: 're-index after one change (local)' },
+  'mount-local': { load: () => import('./scenarios/mount-local.js'), about: 'mount read speed vs a passthrough, TTFB/TTLB, metadata walk (loopback)' },
+  'make-overhead': { load: () => import('./scenarios/make-overhead.js'), about: 'per-job overhead of dftfs drive (loopback)' },
+  'make-parallel': { load: () => import('./scenarios/make-parallel.js'), about: 'parallel efficiency of a sleep-bound build (loopback)' },
+  broadcast: { load: () => import('./scenarios/broadcast.js'), about: 'one big file to N workers: dftfs vs NFS, TakTuk, scp (simulated cluster) [--workers 2,4 --size 200m --rate 400mbit --systems …]' },
+  tree: { load: () => import('./scenarios/tree.js'), about: 'many small files or a mixed tree to N workers (simulated cluster) [--kind small|mixed --workers 2,4 --rate 400mbit]' },
+  'metadata-walk': { load: () => import('./scenarios/metadata-walk.js'), about: 'find + stat of a 20,000-file tree: dftfs mount vs NFS (simulated cluster) [--files 20000 --workers 1,4]' },
 };
 
-const args = process.argv.slice(2);
-const name = args.find((a) => !a.startsWith('-'));
-const dirAt = args.indexOf('--dir');
+const argv = process.argv.slice(2);
+const name = argv.find((a) => !a.startsWith('-'));
 if (!name || !(name in SCENARIOS)) {
-  process.stderr.write(`usage: npm run bench -- <scenario> [--dir DIR]\nscenarios: ${Object.keys(SCENARIOS).join(', ')}\n`);
+  process.stderr.write(`usage: npm run bench -- <scenario> [--dir DIR] [options]\n\nscenarios:\n${Object.entries(SCENARIOS).map(([n, s]) => `  ${n.padEnd(14)} ${s.about}`).join('\n')}\n`);
   process.exit(2);
 }
-const dir = dirAt >= 0 ? path.resolve(args[dirAt + 1]!) : fs.mkdtempSync(path.join(os.tmpdir(), 'dftfs-bench-'));
+const args = new BenchArgs(argv);
+const dir = args.has('dir') ? path.resolve(args.str('dir', '')) : fs.mkdtempSync(path.join(os.tmpdir(), 'dftfs-bench-'));
 fs.mkdirSync(dir, { recursive: true });
+
+let stopping = false;
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(sig, () => {
+    if (stopping) return;
+    stopping = true;
+    process.stderr.write(`\n${sig}: tearing the simulated cluster down\n`);
+    void (activeCluster()?.destroy() ?? Promise.resolve()).finally(() => process.exit(130));
+  });
+}
+
 try {
-  await (await SCENARIOS[name]!()).run({ dir });
+  await (await SCENARIOS[name]!.load()).run({ dir, args });
+} catch (err) {
+  process.stderr.write(`bench ${name}: ${(err as Error).stack ?? String(err)}\n`);
+  process.exitCode = 1;
 } finally {
-  if (dirAt < 0) fs.rmSync(dir, { recursive: true, force: true });
+  await activeCluster()?.destroy();
+  if (!args.has('dir')) fs.rmSync(dir, { recursive: true, force: true });
 }

@@ -53,6 +53,7 @@ export async function fillPartial(env: FetchEnv, partial: PartialObject, opts: {
   const stats: FetchStats = { bytesFrom: new Map(), retries: 0, busy: 0 };
   const upstream = opts.upstream ?? [];
   let holders: Holder[] = upstream.map((addr) => ({ addr, have: 'all' as const }));
+  const upstreamKeys = new Set(upstream.map(addrKey));
   /** Sources that failed (dead, stalled): skipped until the next discovery round. */
   const banned = new Set<string>();
   /** Sources that sent bytes not matching their digest, or refused us: never asked again for this object. */
@@ -68,20 +69,28 @@ export async function fillPartial(env: FetchEnv, partial: PartialObject, opts: {
   const rediscover = () => {
     discovering ??= env.discover(desc.digest).then((found) => {
       const byKey = new Map(holders.map((h) => [addrKey(h.addr), h]));
-      for (const h of found) if (addrKey(h.addr) !== addrKey(env.self)) byKey.set(addrKey(h.addr), h);
+      // An upstream keeps 'all': it waits for chunks it is still receiving (a chain), so what
+      // it announced so far does not limit what we may ask it.
+      for (const h of found) if (addrKey(h.addr) !== addrKey(env.self) && !upstreamKeys.has(addrKey(h.addr))) byKey.set(addrKey(h.addr), h);
       holders = [...byKey.values()];
     }).finally(() => { discovering = undefined; });
     return discovering;
   };
 
-  const isUpstream = (h: Holder) => upstream.some((u) => addrKey(u) === addrKey(h.addr));
+  const isUpstream = (h: Holder) => upstreamKeys.has(addrKey(h.addr));
   const choose = (i: number): Holder | undefined => {
     const now = performance.now();
     const usable = holders.filter((h) => !banned.has(addrKey(h.addr)) && !corrupt.has(addrKey(h.addr)) && (busyUntil.get(addrKey(h.addr)) ?? 0) <= now &&
       (inflight.get(addrKey(h.addr)) ?? 0) < PIPELINE_DEPTH && (h.have === 'all' || h.have.has(i)));
-    const up = upstream.map((u) => usable.find((h) => addrKey(h.addr) === addrKey(u))).find((h) => h !== undefined);
-    if (up) return up;
-    if (upstream.length && holders.some((h) => isUpstream(h) && !banned.has(addrKey(h.addr)))) return undefined; // wait for the chain
+    // A chain: the first live upstream that can have chunk i is the only source, even when its
+    // pipeline is full (then wait). Later upstreams (the origin) are fallbacks for a dead one,
+    // never extra bandwidth: else the origin would feed every receiver and the chain is a star.
+    for (const u of upstream) {
+      const h = holders.find((x) => addrKey(x.addr) === addrKey(u));
+      if (!h || banned.has(addrKey(h.addr)) || corrupt.has(addrKey(h.addr))) continue;
+      if (h.have !== 'all' && !h.have.has(i)) continue;
+      return usable.includes(h) ? h : undefined;
+    }
     const peers = usable.filter((h) => !h.addr.origin);
     const otherHost = peers.filter((h) => h.addr.host !== env.self.host);
     const pool = otherHost.length ? otherHost : peers.length ? peers : usable;

@@ -1,0 +1,135 @@
+/**
+ * The systems the cluster scenarios compare, started inside the simulated cluster: nats-server and
+ * dftfs, nfs-ganesha (NFSv4, read with libnfs: this kernel has no NFS client), sshd for TakTuk and
+ * scp. Debian packages that are missing are installed with apt first.
+ */
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { HOST_DIR, WORK_ROOT, type Cluster, type SimHost } from './cluster.js';
+import { BIN } from './procs.js';
+
+/** Debian packages per command the harness runs. */
+const PACKAGES: Record<string, string> = {
+  'nats-server': 'nats-server',
+  'ganesha.nfsd': 'nfs-ganesha nfs-ganesha-vfs',
+  'nfs-cp': 'libnfs-utils',
+  taktuk: 'taktuk',
+  sshd: 'openssh-server',
+  ssh: 'openssh-client',
+  gcc: 'gcc libc6-dev',
+  b3sum: 'b3sum',
+  nsenter: 'util-linux',
+  tc: 'iproute2',
+};
+
+const have = (cmd: string) => spawnSync('sh', ['-c', `command -v ${cmd} || test -x /usr/sbin/${cmd}`], { stdio: 'ignore' }).status === 0;
+
+/** Installs (apt) whatever the baselines need and this machine lacks. */
+export function ensurePackages(log: (s: string) => void): void {
+  const need = new Set<string>();
+  for (const [cmd, pkgs] of Object.entries(PACKAGES)) if (!have(cmd)) pkgs.split(' ').forEach((p) => need.add(p));
+  if (!fs.existsSync('/usr/include/nfsc/libnfs.h')) need.add('libnfs-dev');
+  if (need.size === 0) return;
+  log(`installing Debian packages: ${[...need].join(' ')}`);
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  for (const argv of [['apt-get', 'update', '-qq'], ['apt-get', 'install', '-y', '-qq', '--no-install-recommends', ...need]]) {
+    const r = spawnSync(argv[0]!, argv.slice(1), { env, encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`${argv.join(' ')} failed: ${r.stderr}`);
+  }
+}
+
+/** Compiles bench/native/nfs-tree.c (the NFS tree client) into WORK_ROOT/bin. */
+export function buildNfsTree(): string {
+  const src = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../../../bench/native/nfs-tree.c');
+  const out = path.join(WORK_ROOT, 'bin', 'nfs-tree');
+  fs.mkdirSync(path.dirname(out), { recursive: true });
+  const r = spawnSync('gcc', ['-O2', '-Wall', '-o', out, src, '-lnfs'], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`building nfs-tree: ${r.stderr}`);
+  return out;
+}
+
+export const NATS_PORT = 4222;
+export const natsUrl = (c: Cluster) => `nats://${c.hosts[0]!.ip}:${NATS_PORT}`;
+
+/** nats-server on host 0, listening on the cluster network. */
+export function startNats(c: Cluster) {
+  return c.hosts[0]!.start(['nats-server', '-a', c.hosts[0]!.ip, '-p', String(NATS_PORT)], /Server is ready/);
+}
+
+/** Environment of a dftfs process on a host: its own store, its host id, the cluster's NATS. */
+export function dftfsEnv(c: Cluster, h: SimHost): NodeJS.ProcessEnv {
+  return { DFTFS_HOME: path.join(HOST_DIR, 'dftfs'), DFTFS_HOST_ID: h.name, DFTFS_NATS: natsUrl(c), DFTFS_CLUSTER: 'bench' };
+}
+
+export const dftfs = (...args: string[]) => [process.execPath, BIN, ...args];
+
+/** `dftfs agent` on every given host; resolves when all announce themselves. */
+export async function startAgents(c: Cluster, hosts: SimHost[]) {
+  return Promise.all(hosts.map((h) => h.start(dftfs('agent'), /^agent /m, { env: dftfsEnv(c, h) })));
+}
+
+/** The path (inside each host) of the file holding an object in that host's dftfs store. */
+export const storeObjectPath = (digest: string) => {
+  const hex = digest.replace(/^blake3:/, '');
+  return path.join(HOST_DIR, 'dftfs', 'store', 'objects', hex.slice(0, 2), hex.slice(2));
+};
+
+/**
+ * nfs-ganesha on host 0 exporting `exportDir` (a path inside host 0) read-only as /export over
+ * NFSv4 on TCP, with no grace period; resolves when a client on host 0 can list it.
+ */
+export async function startGanesha(c: Cluster, exportDir: string): Promise<string> {
+  const h = c.hosts[0]!;
+  const dir = h.path('ganesha');
+  fs.mkdirSync(dir, { recursive: true });
+  const inHost = path.join(HOST_DIR, 'ganesha');
+  fs.writeFileSync(path.join(dir, 'ganesha.conf'), `
+NFS_CORE_PARAM { Protocols = 4; NFS_Port = 2049; Enable_NLM = false; Enable_RQUOTA = false; Bind_addr = ${h.ip}; }
+NFSv4 { Graceless = true; RecoveryBackend = fs; }
+NFS_KRB5 { Active_krb5 = false; }
+EXPORT {
+  Export_Id = 1; Path = ${exportDir}; Pseudo = /export; Access_Type = RO; Squash = No_Root_Squash;
+  SecType = sys; Protocols = 4; Transports = TCP; FSAL { Name = VFS; }
+}
+LOG { Default_Log_Level = WARN; }
+`);
+  h.spawn(['ganesha.nfsd', '-F', '-f', `${inHost}/ganesha.conf`, '-L', `${inHost}/log`, '-p', `${inHost}/pid`, '-N', 'NIV_WARN']);
+  const url = `nfs://${h.ip}/export?version=4`;
+  for (let i = 0; i < 100; i++) {
+    const r = await h.exec(['nfs-ls', url], { allowFail: true });
+    if (r.code === 0) return url;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`nfs-ganesha did not start: ${fs.readFileSync(path.join(dir, 'log'), 'utf8').slice(-2000)}`);
+}
+
+/** The URL of a file or directory `rel` under the export. */
+export const nfsUrl = (c: Cluster, rel: string) => `nfs://${c.hosts[0]!.ip}/export/${rel}?version=4`;
+
+/**
+ * sshd on every host (root login with a key made for this run only), for TakTuk and scp.
+ * Returns the ssh command line to use from any host.
+ */
+export async function startSshd(c: Cluster): Promise<string> {
+  const dir = path.join(WORK_ROOT, 'ssh');
+  fs.mkdirSync(dir, { recursive: true });
+  fs.mkdirSync('/run/sshd', { recursive: true });
+  for (const k of ['id', 'hostkey']) {
+    if (!fs.existsSync(path.join(dir, k))) {
+      const r = spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', path.join(dir, k)]);
+      if (r.status !== 0) throw new Error(`ssh-keygen failed: ${r.stderr}`);
+    }
+  }
+  fs.copyFileSync(path.join(dir, 'id.pub'), path.join(dir, 'authorized_keys'));
+  await Promise.all(c.hosts.map(async (h) => {
+    const conf = path.join(dir, `sshd_${h.name}.conf`);
+    fs.writeFileSync(conf, [
+      `ListenAddress ${h.ip}:22`, `HostKey ${dir}/hostkey`, `AuthorizedKeysFile ${dir}/authorized_keys`,
+      `PidFile ${dir}/sshd_${h.name}.pid`, 'PermitRootLogin prohibit-password', 'PasswordAuthentication no',
+      'KbdInteractiveAuthentication no', 'UsePAM no', 'StrictModes no', 'PrintMotd no', 'MaxStartups 200', 'MaxSessions 200', 'Subsystem sftp /usr/lib/openssh/sftp-server', '',
+    ].join('\n'));
+    await h.start(['/usr/sbin/sshd', '-f', conf, '-D', '-e'], /Server listening/);
+  }));
+  return `ssh -i ${dir}/id -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -o BatchMode=yes`;
+}

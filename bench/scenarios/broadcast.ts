@@ -1,0 +1,120 @@
+/**
+ * Broadcast of one big file from host 0 to N workers over shaped links, side by side:
+ *
+ * - dftfs: `dftfs bcast FILE --to h1,…,hN` on host 0 (agents already running on the workers);
+ *   the time includes hashing the file at the origin. Each worker's host store is checked.
+ * - NFS: nfs-ganesha on host 0; every worker copies the file with libnfs's `nfs-cp` at once.
+ * - TakTuk `broadcast put` over ssh, its default deployment and `-d 1` (a chain).
+ * - scp fan-out: host 0 runs one scp per worker, all at once.
+ *
+ * Every receiver's copy is checked with b3sum against the source after each system. The floor is
+ * S/B: the file's size over one link's rate (each receiver must get the whole file).
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import type { ScenarioOptions } from '../run.js';
+import { Cluster, HOST_DIR, floorSeconds, parseLinkRate, type SimHost } from '../lib/cluster.js';
+import { comparisonTable, lineChartSvg, machine, markdownTable, seriesByWorkers, writeResult, type SystemRun } from '../lib/report.js';
+import { dftfs, dftfsEnv, ensurePackages, nfsUrl, startAgents, startGanesha, startNats, startSshd, storeObjectPath } from '../lib/systems.js';
+
+const ALL_SYSTEMS = ['dftfs', 'nfs', 'taktuk', 'taktuk-chain', 'scp'];
+const log = (s: string) => process.stderr.write(`${s}\n`);
+
+async function b3(h: SimHost, file: string): Promise<string> {
+  return (await h.exec(['b3sum', '--no-names', file])).stdout.trim();
+}
+
+/** Checks every worker's copy, then deletes it (the next system starts from nothing). */
+async function checkAndRemove(workers: SimHost[], file: string, want: string, system: string): Promise<void> {
+  await Promise.all(workers.map(async (w) => {
+    const got = await b3(w, file);
+    if (got !== want) throw new Error(`${system}: ${w.name} holds ${got || 'nothing'} at ${file}, want ${want}`);
+    await w.exec(['rm', '-f', file]);
+  }));
+}
+
+async function timed<T>(f: () => Promise<T>): Promise<[number, T]> {
+  const t0 = performance.now();
+  const v = await f();
+  return [(performance.now() - t0) / 1000, v];
+}
+
+export async function runAt(nWorkers: number, size: number, rate: string, systems: string[]): Promise<SystemRun[]> {
+  const c = await Cluster.create({ hosts: nWorkers + 1, rate });
+  const runs: SystemRun[] = [];
+  try {
+    const [origin, ...workers] = c.hosts as [SimHost, ...SimHost[]];
+    fs.mkdirSync(origin.path('src'));
+    await origin.exec(['sh', '-c', `head -c ${size} /dev/urandom > ${HOST_DIR}/src/big`]);
+    const src = path.join(HOST_DIR, 'src', 'big');
+    const want = await b3(origin, src);
+    await startNats(c);
+
+    if (systems.includes('dftfs')) {
+      await startAgents(c, workers);
+      const [s, r] = await timed(() => origin.exec(dftfs('bcast', src, '--to', workers.map((w) => w.name).join(','), '--json'), { env: dftfsEnv(c, origin) }));
+      const result = JSON.parse(r.stdout.trim().split('\n').pop()!) as { digest: string; seconds: number; receivers: Array<{ host: string; how: string; seconds: number }> };
+      await checkAndRemove(workers, storeObjectPath(result.digest), want, 'dftfs');
+      runs.push({ system: 'dftfs', workers: nWorkers, seconds: s, detail: { transferSeconds: result.seconds, receivers: result.receivers } });
+      log(`  dftfs: ${s.toFixed(2)} s (transfer ${result.seconds.toFixed(2)} s after hashing)`);
+    }
+    if (systems.includes('nfs')) {
+      await startGanesha(c, path.join(HOST_DIR, 'src'));
+      const dest = path.join(HOST_DIR, 'nfs-big');
+      const [s] = await timed(() => Promise.all(workers.map((w) => w.exec(['nfs-cp', nfsUrl(c, 'big'), dest]))));
+      await checkAndRemove(workers, dest, want, 'nfs');
+      runs.push({ system: 'nfs', workers: nWorkers, seconds: s });
+      log(`  nfs: ${s.toFixed(2)} s`);
+    }
+    const needSsh = systems.some((s) => s.startsWith('taktuk') || s === 'scp');
+    const ssh = needSsh ? await startSshd(c) : '';
+    for (const [system, extra] of [['taktuk', []], ['taktuk-chain', ['-d', '1']]] as const) {
+      if (!systems.includes(system)) continue;
+      const dest = path.join(HOST_DIR, 'tt-big');
+      const argv = ['taktuk', '-c', ssh, ...extra, ...workers.flatMap((w) => ['-m', w.ip]), 'broadcast', 'put', '[', src, ']', '[', dest, ']'];
+      const [s] = await timed(() => origin.exec(argv));
+      await checkAndRemove(workers, dest, want, system);
+      runs.push({ system, workers: nWorkers, seconds: s });
+      log(`  ${system}: ${s.toFixed(2)} s`);
+    }
+    if (systems.includes('scp')) {
+      const dest = path.join(HOST_DIR, 'scp-big');
+      const sshOpts = ssh.split(' ').slice(1);
+      const [s] = await timed(() => Promise.all(workers.map((w) => origin.exec(['scp', '-q', ...sshOpts, src, `root@${w.ip}:${dest}`]))));
+      await checkAndRemove(workers, dest, want, 'scp');
+      runs.push({ system: 'scp', workers: nWorkers, seconds: s });
+      log(`  scp: ${s.toFixed(2)} s`);
+    }
+  } finally {
+    await c.destroy();
+  }
+  return runs;
+}
+
+export async function run(opts: ScenarioOptions): Promise<void> {
+  const counts = opts.args.ints('workers', [2, 4]);
+  const size = opts.args.bytes('size', '200m');
+  const rate = opts.args.str('rate', '400mbit');
+  const systems = opts.args.list('systems', ALL_SYSTEMS);
+  const name = opts.args.str('name', 'broadcast');
+  const unknown = systems.filter((s) => !ALL_SYSTEMS.includes(s));
+  if (unknown.length) throw new Error(`unknown systems ${unknown.join(', ')}; choose from ${ALL_SYSTEMS.join(', ')}`);
+  ensurePackages(log);
+  const bps = parseLinkRate(rate);
+  const runs: SystemRun[] = [];
+  for (const n of counts) {
+    log(`broadcast ${size} B to ${n} workers at ${rate}`);
+    runs.push(...await runAt(n, size, rate, systems));
+  }
+  const floor = () => floorSeconds(size, bps);
+  const mib = (size / 2 ** 20).toFixed(0);
+  const md = `# Broadcast of one ${mib} MiB file to N workers (simulated cluster, ${rate} per link)\n\nMachine: ${machine()}\n\n` +
+    `One run per cell, all systems over the same shaped links (tc tbf on both directions of every host's link). ` +
+    `Floor S/B = ${floor().toFixed(2)} s (each receiver must get the whole file through its own link). ` +
+    `NFS is nfs-ganesha (NFSv4) read with libnfs's nfs-cp (this kernel has no NFS client); TakTuk and scp run over ssh. ` +
+    `dftfs's time includes hashing the file at the origin. Every host is a namespace on this one 2-core machine, so CPU is shared by all receivers.\n\n` +
+    `${markdownTable(comparisonTable(runs, floor))}\n`;
+  const svg = lineChartSvg(`Broadcast of ${mib} MiB at ${rate} per link`, 'workers', 'seconds (last receiver done)', seriesByWorkers(runs, floor));
+  writeResult(name, md, { machine: machine(), sizeBytes: size, rate, bitsPerSecond: bps, floorSeconds: floor(), runs }, svg);
+  process.stdout.write(md);
+}

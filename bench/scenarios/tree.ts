@@ -1,0 +1,126 @@
+/**
+ * A whole tree from host 0 to N workers over shaped links: `--kind small` (5,000 × 4 KiB) or
+ * `--kind mixed` (a source-tree-like mix, ~150 MiB), side by side:
+ *
+ * - dftfs: `dftfs serve` on host 0 (indexed before the clock starts, as NFS exports before it);
+ *   each worker starts `dftfs mount` and copies the mount with `cp -a`. Time: from the mounts'
+ *   start to the last copy done (the mount's start-up is counted).
+ * - NFS: nfs-ganesha on host 0; each worker copies the export with nfs-tree (libnfs, one process).
+ * - TakTuk `broadcast put` of the directory, default and `-d 1`; scp -r fan-out from host 0.
+ *
+ * Every worker's copy is checked (digest of every file's path and bytes) against the source.
+ */
+import path from 'node:path';
+import type { ScenarioOptions } from '../run.js';
+import { Cluster, HOST_DIR, floorSeconds, parseLinkRate, type SimHost } from '../lib/cluster.js';
+import { comparisonTable, lineChartSvg, machine, markdownTable, seriesByWorkers, writeResult, type SystemRun } from '../lib/report.js';
+import { buildNfsTree, dftfs, dftfsEnv, ensurePackages, startGanesha, startNats, startSshd } from '../lib/systems.js';
+import { mixedShape, shapeBytes, smallFilesShape, treeDigestCmd, writeTree, type TreeShape } from '../lib/trees.js';
+
+const ALL_SYSTEMS = ['dftfs', 'nfs', 'taktuk', 'taktuk-chain', 'scp'];
+const log = (s: string) => process.stderr.write(`${s}\n`);
+
+const digestOf = async (h: SimHost, dir: string) => (await h.exec(['sh', '-c', treeDigestCmd(dir)])).stdout.trim();
+
+async function checkAndRemove(workers: SimHost[], dir: string, want: string, system: string): Promise<void> {
+  await Promise.all(workers.map(async (w) => {
+    const got = await digestOf(w, dir);
+    if (got !== want) throw new Error(`${system}: ${w.name}'s copy at ${dir} differs from the source`);
+    await w.exec(['rm', '-rf', dir]);
+  }));
+}
+
+async function timed<T>(f: () => Promise<T>): Promise<[number, T]> {
+  const t0 = performance.now();
+  const v = await f();
+  return [(performance.now() - t0) / 1000, v];
+}
+
+async function runAt(nWorkers: number, shape: TreeShape, rate: string, systems: string[], nfsTree: string): Promise<SystemRun[]> {
+  const c = await Cluster.create({ hosts: nWorkers + 1, rate });
+  const runs: SystemRun[] = [];
+  try {
+    const [origin, ...workers] = c.hosts as [SimHost, ...SimHost[]];
+    writeTree(origin.path('src'), shape);
+    const src = path.join(HOST_DIR, 'src');
+    const want = await digestOf(origin, src);
+    await startNats(c);
+
+    if (systems.includes('dftfs')) {
+      await origin.start(dftfs('serve', src), /^agent /m, { env: dftfsEnv(c, origin), timeoutMs: 120_000 });
+      const mnt = path.join(HOST_DIR, 'mnt');
+      const copy = path.join(HOST_DIR, 'dftfs-copy');
+      const per: Array<{ host: string; mountS: number; copyS: number }> = [];
+      const [s] = await timed(() => Promise.all(workers.map(async (w) => {
+        await w.exec(['mkdir', '-p', mnt]);
+        const t0 = performance.now();
+        await w.start(dftfs('mount', mnt, '--read-only'), /^mounted /m, { env: dftfsEnv(c, w) });
+        const t1 = performance.now();
+        await w.exec(['cp', '-a', `${mnt}/.`, copy]);
+        per.push({ host: w.name, mountS: (t1 - t0) / 1000, copyS: (performance.now() - t1) / 1000 });
+      })));
+      await checkAndRemove(workers, copy, want, 'dftfs');
+      runs.push({ system: 'dftfs', workers: nWorkers, seconds: s, detail: { perWorker: per } });
+      log(`  dftfs: ${s.toFixed(2)} s (${per.map((p) => `${p.host} mount ${p.mountS.toFixed(2)} + copy ${p.copyS.toFixed(2)}`).join(', ')})`);
+    }
+    if (systems.includes('nfs')) {
+      const url = await startGanesha(c, src);
+      const dest = path.join(HOST_DIR, 'nfs-copy');
+      const [s] = await timed(() => Promise.all(workers.map((w) => w.exec([nfsTree, 'copy', url, dest]))));
+      await checkAndRemove(workers, dest, want, 'nfs');
+      runs.push({ system: 'nfs', workers: nWorkers, seconds: s });
+      log(`  nfs: ${s.toFixed(2)} s`);
+    }
+    const ssh = systems.some((s) => s.startsWith('taktuk') || s === 'scp') ? await startSshd(c) : '';
+    for (const [system, extra] of [['taktuk', []], ['taktuk-chain', ['-d', '1']]] as const) {
+      if (!systems.includes(system)) continue;
+      const dest = path.join(HOST_DIR, 'tt');
+      const argv = ['taktuk', '-c', ssh, ...extra, ...workers.flatMap((w) => ['-m', w.ip]), 'broadcast', 'put', '[', src, ']', '[', dest, ']'];
+      const [s] = await timed(() => origin.exec(argv));
+      await checkAndRemove(workers, dest, want, system);
+      runs.push({ system, workers: nWorkers, seconds: s });
+      log(`  ${system}: ${s.toFixed(2)} s`);
+    }
+    if (systems.includes('scp')) {
+      const dest = path.join(HOST_DIR, 'scp-copy');
+      const sshOpts = ssh.split(' ').slice(1);
+      const [s] = await timed(() => Promise.all(workers.map((w) => origin.exec(['scp', '-q', '-r', ...sshOpts, src, `root@${w.ip}:${dest}`]))));
+      await checkAndRemove(workers, dest, want, 'scp');
+      runs.push({ system: 'scp', workers: nWorkers, seconds: s });
+      log(`  scp: ${s.toFixed(2)} s`);
+    }
+  } finally {
+    await c.destroy();
+  }
+  return runs;
+}
+
+export async function run(opts: ScenarioOptions): Promise<void> {
+  const kind = opts.args.str('kind', 'small');
+  if (kind !== 'small' && kind !== 'mixed') throw new Error(`--kind is small or mixed, not ${kind}`);
+  const counts = opts.args.ints('workers', [2, 4]);
+  const rate = opts.args.str('rate', '400mbit');
+  const systems = opts.args.list('systems', ALL_SYSTEMS);
+  const files = Number(opts.args.str('files', '5000'));
+  const shape = kind === 'small' ? smallFilesShape(files, 4096) : mixedShape(Number(opts.args.str('scale', '1')));
+  const name = opts.args.str('name', kind === 'small' ? 'small-files' : 'mixed-tree');
+  ensurePackages(log);
+  const nfsTree = buildNfsTree();
+  const bytes = shapeBytes(shape);
+  const runs: SystemRun[] = [];
+  for (const n of counts) {
+    log(`${kind} tree (${shape.files.length} files, ${bytes} B) to ${n} workers at ${rate}`);
+    runs.push(...await runAt(n, shape, rate, systems, nfsTree));
+  }
+  const floor = () => floorSeconds(bytes, parseLinkRate(rate));
+  const what = kind === 'small' ? `${shape.files.length} files × ${shape.files[0]!.size} B` : `a mixed tree (${shape.files.length} files, ${(bytes / 2 ** 20).toFixed(0)} MiB)`;
+  const md = `# ${what} to N workers (simulated cluster, ${rate} per link)\n\nMachine: ${machine()}\n\n` +
+    `One run per cell, all systems over the same shaped links. Floor S/B = ${floor().toFixed(2)} s (file bytes only; ` +
+    `per-file round trips make every system slower than that). dftfs: \`dftfs mount\` started on each worker then \`cp -a\` ` +
+    `of the mount (mount start-up counted); NFS: nfs-ganesha (NFSv4), each worker copies with nfs-tree (libnfs, one process); ` +
+    `TakTuk \`broadcast put\` of the directory; scp -r from host 0 to every worker at once. All hosts share this 2-core machine.\n\n` +
+    `${markdownTable(comparisonTable(runs, floor))}\n`;
+  const svg = lineChartSvg(`${what} at ${rate} per link`, 'workers', 'seconds (last worker done)', seriesByWorkers(runs, floor));
+  writeResult(name, md, { machine: machine(), kind, files: shape.files.length, bytes, rate, floorSeconds: floor(), runs }, svg);
+  process.stdout.write(md);
+}
