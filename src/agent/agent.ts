@@ -12,7 +12,7 @@ import { createLogger } from '../log.js';
 import { PeerClient, PeerServer, RateLimiter, type GetRequest } from '../net/index.js';
 import { ObjectStore } from '../store/index.js';
 import { MAX_CHUNK_BYTES, encodeToc, type Toc, type TocChunk } from '../toc/index.js';
-import { FETCH_STALL_MS, fillPartial, type FetchEnv, type FetchStats, type Holder } from './fetcher.js';
+import { FETCH_STALL_MS, fillPartial, type FetchEnv, type FetchOptions, type FetchStats, type Holder } from './fetcher.js';
 import { HostLocks } from './host-lock.js';
 import { parseDesc, type ObjectDesc } from './object-desc.js';
 import { PartialObject } from './partial-object.js';
@@ -24,6 +24,12 @@ const log = createLogger('agent');
 /** How long a `who` round collects answers; answers from a LAN come within a millisecond or two. */
 const DISCOVERY_MAX_MS = 400;
 const DISCOVERY_QUIET_MS = 40;
+/**
+ * Discovery stops this long after the first answer: one holder is enough to start, the answers
+ * of one LAN arrive within it, and a fetch that runs out of sources asks again. Without it every
+ * open of a small file waited the whole quiet window (40 ms: 5,000 files took minutes).
+ */
+const DISCOVERY_AFTER_FIRST_MS = 5;
 const LIST_AGENTS_MAX_MS = 1500;
 const LIST_AGENTS_QUIET_MS = 400;
 /** How often a waiter checks whether another agent of its host has landed an object. */
@@ -205,7 +211,7 @@ export class Agent {
 
   /** Asks the cluster who holds an object (and which chunks). */
   async discover(object: Digest): Promise<Array<Holder & { desc?: ObjectDesc }>> {
-    const answers = await this.bus.gather(this.bus.subject('who'), { object }, { maxWaitMs: DISCOVERY_MAX_MS, quietMs: DISCOVERY_QUIET_MS });
+    const answers = await this.bus.gather(this.bus.subject('who'), { object }, { maxWaitMs: DISCOVERY_MAX_MS, quietMs: DISCOVERY_QUIET_MS, afterFirstMs: DISCOVERY_AFTER_FIRST_MS });
     const out: Array<Holder & { desc?: ObjectDesc }> = [];
     for (const a of answers) {
       const addr = parsePeerAddr(a);
@@ -249,7 +255,7 @@ export class Agent {
    * Makes the host store hold an object: already there; or another agent of this host is
    * fetching it (wait, then share it); or fetch it from the cluster.
    */
-  fetch(desc: ObjectDesc, opts: { upstream?: PeerAddr[] } = {}): Promise<FetchResult> {
+  fetch(desc: ObjectDesc, opts: FetchOptions = {}): Promise<FetchResult> {
     let p = this.inflight.get(desc.digest);
     if (!p) {
       p = this.doFetch(desc, opts).finally(() => this.inflight.delete(desc.digest));
@@ -258,7 +264,7 @@ export class Agent {
     return p;
   }
 
-  private async doFetch(desc: ObjectDesc, opts: { upstream?: PeerAddr[] }): Promise<FetchResult> {
+  private async doFetch(desc: ObjectDesc, opts: FetchOptions): Promise<FetchResult> {
     const started = performance.now();
     this.descs.set(desc.digest, desc);
     const result = (how: FetchResult['how'], stats?: FetchStats): FetchResult => ({

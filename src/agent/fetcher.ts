@@ -17,6 +17,20 @@ const BUSY_BACKOFF_MS = 250;
 /** How long a chain receiver lets its upstream wait for a chunk the upstream is still receiving. */
 export const CHAIN_WAIT_MS = 20_000;
 
+/**
+ * Objects at most this big are fetched straight from a hinted holder (the TOC's origin), without
+ * asking the cluster first: for a small file the discovery round trip (≥ 5 ms) costs more than
+ * the bytes, and a mount opening thousands of them would pay it for each.
+ */
+export const DIRECT_FETCH_MAX_BYTES = 256 * 1024;
+
+export interface FetchOptions {
+  /** A bcast chain: ask these, in order, and wait for them (later ones only when earlier ones die). */
+  upstream?: PeerAddr[];
+  /** Agents known to hold the whole object (the TOC's origin): used when nobody nearer answers. */
+  hints?: PeerAddr[];
+}
+
 export interface Holder {
   addr: PeerAddr;
   /** Chunk indices it holds, or 'all'. */
@@ -48,11 +62,12 @@ export interface FetchStats {
  * refusal, a bad digest, a stall or a dead peer moves the chunk to the next source; when no
  * source is left it re-discovers with backoff, and gives up after FETCH_STALL_MS without progress.
  */
-export async function fillPartial(env: FetchEnv, partial: PartialObject, opts: { upstream?: PeerAddr[] } = {}): Promise<FetchStats> {
+export async function fillPartial(env: FetchEnv, partial: PartialObject, opts: FetchOptions = {}): Promise<FetchStats> {
   const desc: ObjectDesc = partial.desc;
   const stats: FetchStats = { bytesFrom: new Map(), retries: 0, busy: 0 };
   const upstream = opts.upstream ?? [];
-  let holders: Holder[] = upstream.map((addr) => ({ addr, have: 'all' as const }));
+  const hints = (opts.hints ?? []).filter((h) => addrKey(h) !== addrKey(env.self));
+  let holders: Holder[] = [...upstream, ...hints].map((addr) => ({ addr, have: 'all' as const }));
   const upstreamKeys = new Set(upstream.map(addrKey));
   /** Sources that failed (dead, stalled): skipped until the next discovery round. */
   const banned = new Set<string>();
@@ -97,7 +112,7 @@ export async function fillPartial(env: FetchEnv, partial: PartialObject, opts: {
     return pool[Math.floor(Math.random() * pool.length)];
   };
 
-  await rediscover();
+  if (!(hints.length && desc.size <= DIRECT_FETCH_MAX_BYTES && !upstream.length)) await rediscover();
   return new Promise<FetchStats>((resolve, reject) => {
     let finished = false;
     const finish = (err?: Error) => {

@@ -2,5 +2,5 @@ export { Agent, describeBytes, type AgentOptions, type FetchResult } from './age
 export { parseDesc, descOf, type ObjectDesc } from './object-desc.js';
 export { type PeerAddr, parsePeerAddr } from './peer-addr.js';
 export { readStatuses, type AgentStatus } from './status-board.js';
-export { FETCH_STALL_MS, CHAIN_WAIT_MS } from './fetcher.js';
+export { FETCH_STALL_MS, CHAIN_WAIT_MS, type FetchOptions } from './fetcher.js';
 export { TreePublisher, type Published } from './tree-publisher.js';

@@ -15,6 +15,11 @@ const { O_RDONLY, O_TRUNC, O_CREAT, O_RDWR } = fs.constants;
 /** Access-mode bits of open flags (not exported by node:fs). */
 const O_ACCMODE = 3;
 
+/** Files at most this big are fetched when their directory is listed (see prefetchSmallFiles). */
+export const DIR_PREFETCH_MAX_FILE_BYTES = 64 * 1024;
+/** At most this many files are prefetched per listing (a huge directory listed by `ls` stays cheap). */
+export const DIR_PREFETCH_MAX_FILES = 1024;
+
 export interface FuseOpsOptions {
   /** The current lower tree (the driver's latest applied TOC generation). */
   view: () => TocView;
@@ -118,6 +123,23 @@ export function createFuseOps(o: FuseOpsOptions): FuseOps {
     upper.added(name);
   }
 
+  /**
+   * Listing a directory starts fetching its small files (like NFS read-ahead, per directory):
+   * tools that list a directory usually open what is in it next (cp, tar, compilers scanning
+   * include dirs), and fetching them together hides one round trip per file. Bounded per listing.
+   */
+  function prefetchSmallFiles(dir: string, names: string[]): void {
+    let n = 0;
+    for (const c of names) {
+      if (n >= DIR_PREFETCH_MAX_FILES) break;
+      const full = dir === '.' ? c : `${dir}/${c}`;
+      const e = upper.has(full) ? undefined : lowerEntry(full);
+      if (e?.type !== 'reg' || !e.digest || (e.size ?? 0) === 0 || (e.size ?? 0) > DIR_PREFETCH_MAX_FILE_BYTES) continue;
+      o.objects.prefetch(descOf(e));
+      n++;
+    }
+  }
+
   async function children(name: string): Promise<string[]> {
     const f = await mustFind(name);
     if (!isDir(f)) throw fsError('ENOTDIR');
@@ -160,7 +182,9 @@ export function createFuseOps(o: FuseOpsOptions): FuseOps {
       await mustFind(tocName(p));
     },
     async readdir(p: string) {
-      return ['.', '..', ...(await children(tocName(p)))];
+      const names = await children(tocName(p));
+      prefetchSmallFiles(tocName(p), names);
+      return ['.', '..', ...names];
     },
     async readlink(p: string) {
       const f = await mustFind(tocName(p));

@@ -1,5 +1,5 @@
 import fsp from 'node:fs/promises';
-import type { Agent, ObjectDesc } from '../agent/index.js';
+import type { Agent, ObjectDesc, PeerAddr } from '../agent/index.js';
 import { DftfsError } from '../errors.js';
 import { createLogger } from '../log.js';
 
@@ -7,6 +7,8 @@ const log = createLogger('fuse');
 
 /** How often a read re-checks for its chunks when no partial object is visible yet (another agent of the host fetches it). */
 const HOST_WAIT_POLL_MS = 25;
+/** Prefetches running at once per mount (each is one small request to a peer). */
+const PREFETCH_PARALLEL = 16;
 
 /** Where a mount gets the bytes of files it did not write: the host store, fetched through the agent. */
 export interface ObjectSource {
@@ -32,11 +34,33 @@ const timeoutError = (desc: ObjectDesc, ms: number) => new DftfsError('ERR_DFTFS
  * a read returns as soon as the chunks it covers are verified, before the whole file is here.
  */
 export class AgentObjectSource implements ObjectSource {
-  constructor(private readonly agent: Agent, private readonly timeoutMs: number) {}
+  /** `holders()`: agents known to hold every object of the current TOC (its origin). */
+  constructor(private readonly agent: Agent, private readonly timeoutMs: number, private readonly holders: () => PeerAddr[] = () => []) {}
 
+  private fetch(desc: ObjectDesc) {
+    return this.agent.fetch(desc, { hints: this.holders() });
+  }
+
+  private readonly prefetchQueue: ObjectDesc[] = [];
+  private prefetching = 0;
+
+  /** Queues a fetch; at most PREFETCH_PARALLEL run at once (an open of a queued file starts its own at once). */
   prefetch(desc: ObjectDesc): void {
     if (desc.size === 0 || this.agent.store.has(desc.digest)) return;
-    this.agent.fetch(desc).catch((err: Error) => log.debug('prefetch failed', desc.digest, err.message));
+    this.prefetchQueue.push(desc);
+    this.pumpPrefetch();
+  }
+
+  private pumpPrefetch(): void {
+    while (this.prefetching < PREFETCH_PARALLEL && this.prefetchQueue.length) {
+      const desc = this.prefetchQueue.shift()!;
+      if (this.agent.store.has(desc.digest)) continue;
+      this.prefetching++;
+      this.fetch(desc).catch((err: Error) => log.debug('prefetch failed', desc.digest, err.message)).finally(() => {
+        this.prefetching--;
+        this.pumpPrefetch();
+      });
+    }
   }
 
   async whole(desc: ObjectDesc): Promise<string> {
@@ -45,7 +69,7 @@ export class AgentObjectSource implements ObjectSource {
       let timer: NodeJS.Timeout | undefined;
       const deadline = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(timeoutError(desc, this.timeoutMs)), this.timeoutMs); });
       try {
-        await Promise.race([this.agent.fetch(desc), deadline]);
+        await Promise.race([this.fetch(desc), deadline]);
       } finally {
         clearTimeout(timer);
       }
@@ -55,6 +79,7 @@ export class AgentObjectSource implements ObjectSource {
 
   open(desc: ObjectDesc): LowerFile {
     const agent = this.agent;
+    const fetch = () => this.fetch(desc);
     const timeoutMs = this.timeoutMs;
     let fh: fsp.FileHandle | undefined;
     let fetching: Promise<unknown> | undefined;
@@ -62,7 +87,7 @@ export class AgentObjectSource implements ObjectSource {
 
     const startFetch = () => {
       failed = undefined;
-      fetching = agent.fetch(desc).then(() => undefined, (err: Error) => { failed = err; });
+      fetching = fetch().then(() => undefined, (err: Error) => { failed = err; });
     };
     const fromStore = async (buf: Buffer, len: number, pos: number) => {
       fh ??= await fsp.open(agent.store.objectPath(desc.digest), 'r');

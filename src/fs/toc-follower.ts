@@ -1,5 +1,5 @@
 import fsp from 'node:fs/promises';
-import { parseDesc, parsePeerAddr, type Agent } from '../agent/index.js';
+import { parseDesc, parsePeerAddr, type Agent, type PeerAddr } from '../agent/index.js';
 import { DftfsError } from '../errors.js';
 import { isDigest } from '../hash/index.js';
 import { createLogger } from '../log.js';
@@ -19,6 +19,8 @@ const LATEST_TOC_WAIT_MS = 2000;
 export class TocFollower {
   private current: TocView = TocView.empty();
   private origin: string | undefined;
+  /** The agent that published the applied TOC: it holds every object the TOC names. */
+  originAddr: PeerAddr | undefined;
   private applying: Promise<void> = Promise.resolve();
   private readonly waiters = new Set<() => void>();
 
@@ -72,6 +74,7 @@ export class TocFollower {
     if (toc.generation !== generation) throw new DftfsError('ERR_DFTFS_MALFORMED_TOC', 'TOC generation differs from its announcement');
     this.current = new TocView(toc);
     this.origin = origin;
+    this.originAddr = parsePeerAddr(b.origin);
     log.debug('applied TOC generation', String(generation), toc.root);
     this.onApply(this.current);
     for (const w of this.waiters) w();

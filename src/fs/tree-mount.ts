@@ -52,7 +52,7 @@ export class TreeMount {
       const ops = createFuseOps({
         view: () => m.follower.view,
         upper: m.upper,
-        objects: new AgentObjectSource(agent, fetchTimeoutMs),
+        objects: new AgentObjectSource(agent, fetchTimeoutMs, () => (m.follower.originAddr ? [m.follower.originAddr] : [])),
         readOnly: opts.readOnly,
         uid: process.getuid?.() ?? 0,
         gid: process.getgid?.() ?? 0,

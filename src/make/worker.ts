@@ -97,7 +97,8 @@ export class Worker {
       // Prefetch every prerequisite the tree holds, all at once, before the recipe asks for them.
       await Promise.all(job.prereqs.map((p) => {
         const e = view.get(path.posix.normalize(path.posix.join(job.cwd, p)));
-        return e?.type === 'reg' && e.size ? this.mount.agent.fetch(descOf(e)).catch(() => undefined) : undefined;
+        const hints = this.mount.follower.originAddr ? [this.mount.follower.originAddr] : [];
+        return e?.type === 'reg' && e.size ? this.mount.agent.fetch(descOf(e), { hints }).catch(() => undefined) : undefined;
       }));
       const mark = this.mount.upper.mark();
       const { status, stdout, stderr } = await this.exec(job);

@@ -13,7 +13,10 @@ import { comparisonTable, lineChartSvg, markdownTable, seriesByWorkers } from '.
 import { tempDir } from '../helpers.js';
 
 const ourNamespaces = () => execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' }).split('\n').map((l) => l.split(' ')[0] ?? '').filter((n) => n.startsWith(`${PREFIX}-`));
-const alive = (pid: number) => { try { process.kill(pid, 0); return true; } catch { return false; } };
+/** Running, not a zombie waiting for a reaper (this sandbox's init may take its time). */
+const alive = (pid: number) => {
+  try { return !/^\d+ \(.*\) Z/.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8')); } catch { return false; }
+};
 
 test('link rates, the floor S/B and tbf buckets', () => {
   assert.equal(parseLinkRate('400mbit'), 400e6);
