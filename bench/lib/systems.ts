@@ -133,3 +133,17 @@ export async function startSshd(c: Cluster): Promise<string> {
   }));
   return `ssh -i ${dir}/id -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -o BatchMode=yes`;
 }
+
+/** TakTuk's `broadcast put` from host 0 to the workers; `extra` e.g. ['-d', '1'] for a chain. */
+export function taktukPut(c: Cluster, ssh: string, workers: SimHost[], extra: readonly string[], src: string, dest: string) {
+  return c.hosts[0]!.exec(['taktuk', '-c', ssh, ...extra, ...workers.flatMap((w) => ['-m', w.ip]), 'broadcast', 'put', '[', src, ']', '[', dest, ']']);
+}
+
+/** One scp per worker from host 0, all at once (`-r` for a directory). */
+export function scpFanOut(c: Cluster, ssh: string, workers: SimHost[], src: string, dest: string, recursive = false) {
+  const sshOpts = ssh.split(' ').slice(1);
+  return Promise.all(workers.map((w) => c.hosts[0]!.exec(['scp', '-q', ...(recursive ? ['-r'] : []), ...sshOpts, src, `root@${w.ip}:${dest}`])));
+}
+
+/** The TakTuk variants every scenario runs: its default deployment and a `-d 1` chain. */
+export const TAKTUK_VARIANTS = [['taktuk', []], ['taktuk-chain', ['-d', '1']]] as const;

@@ -15,29 +15,14 @@ import path from 'node:path';
 import type { ScenarioOptions } from '../run.js';
 import { Cluster, HOST_DIR, floorSeconds, parseLinkRate, type SimHost } from '../lib/cluster.js';
 import { comparisonTable, lineChartSvg, machine, markdownTable, seriesByWorkers, writeResult, type SystemRun } from '../lib/report.js';
-import { dftfs, dftfsEnv, ensurePackages, nfsUrl, startAgents, startGanesha, startNats, startSshd, storeObjectPath } from '../lib/systems.js';
+import { timed, verifyAndRemove } from '../lib/measure.js';
+import { TAKTUK_VARIANTS, dftfs, dftfsEnv, ensurePackages, nfsUrl, scpFanOut, startAgents, startGanesha, startNats, startSshd, storeObjectPath, taktukPut } from '../lib/systems.js';
 
 const ALL_SYSTEMS = ['dftfs', 'nfs', 'taktuk', 'taktuk-chain', 'scp'];
 const log = (s: string) => process.stderr.write(`${s}\n`);
 
-async function b3(h: SimHost, file: string): Promise<string> {
-  return (await h.exec(['b3sum', '--no-names', file])).stdout.trim();
-}
-
-/** Checks every worker's copy, then deletes it (the next system starts from nothing). */
-async function checkAndRemove(workers: SimHost[], file: string, want: string, system: string): Promise<void> {
-  await Promise.all(workers.map(async (w) => {
-    const got = await b3(w, file);
-    if (got !== want) throw new Error(`${system}: ${w.name} holds ${got || 'nothing'} at ${file}, want ${want}`);
-    await w.exec(['rm', '-f', file]);
-  }));
-}
-
-async function timed<T>(f: () => Promise<T>): Promise<[number, T]> {
-  const t0 = performance.now();
-  const v = await f();
-  return [(performance.now() - t0) / 1000, v];
-}
+const b3 = async (h: SimHost, file: string) => (await h.exec(['b3sum', '--no-names', file])).stdout.trim();
+const checkAndRemove = (workers: SimHost[], file: string, want: string, system: string) => verifyAndRemove(workers, file, want, system, b3);
 
 export async function runAt(nWorkers: number, size: number, rate: string, systems: string[]): Promise<SystemRun[]> {
   const c = await Cluster.create({ hosts: nWorkers + 1, rate });
@@ -68,19 +53,17 @@ export async function runAt(nWorkers: number, size: number, rate: string, system
     }
     const needSsh = systems.some((s) => s.startsWith('taktuk') || s === 'scp');
     const ssh = needSsh ? await startSshd(c) : '';
-    for (const [system, extra] of [['taktuk', []], ['taktuk-chain', ['-d', '1']]] as const) {
+    for (const [system, extra] of TAKTUK_VARIANTS) {
       if (!systems.includes(system)) continue;
       const dest = path.join(HOST_DIR, 'tt-big');
-      const argv = ['taktuk', '-c', ssh, ...extra, ...workers.flatMap((w) => ['-m', w.ip]), 'broadcast', 'put', '[', src, ']', '[', dest, ']'];
-      const [s] = await timed(() => origin.exec(argv));
+      const [s] = await timed(() => taktukPut(c, ssh, workers, extra, src, dest));
       await checkAndRemove(workers, dest, want, system);
       runs.push({ system, workers: nWorkers, seconds: s });
       log(`  ${system}: ${s.toFixed(2)} s`);
     }
     if (systems.includes('scp')) {
       const dest = path.join(HOST_DIR, 'scp-big');
-      const sshOpts = ssh.split(' ').slice(1);
-      const [s] = await timed(() => Promise.all(workers.map((w) => origin.exec(['scp', '-q', ...sshOpts, src, `root@${w.ip}:${dest}`]))));
+      const [s] = await timed(() => scpFanOut(c, ssh, workers, src, dest));
       await checkAndRemove(workers, dest, want, 'scp');
       runs.push({ system: 'scp', workers: nWorkers, seconds: s });
       log(`  scp: ${s.toFixed(2)} s`);

@@ -12,16 +12,12 @@ import path from 'node:path';
 import type { ScenarioOptions } from '../run.js';
 import { Cluster, HOST_DIR, type SimHost } from '../lib/cluster.js';
 import { comparisonTable, lineChartSvg, machine, markdownTable, seriesByWorkers, writeResult, type SystemRun } from '../lib/report.js';
+import { timed } from '../lib/measure.js';
 import { buildNfsTree, dftfs, dftfsEnv, ensurePackages, startGanesha, startNats } from '../lib/systems.js';
 import { smallFilesShape, writeTree } from '../lib/trees.js';
 
 const log = (s: string) => process.stderr.write(`${s}\n`);
 
-async function timed<T>(f: () => Promise<T>): Promise<[number, T]> {
-  const t0 = performance.now();
-  const v = await f();
-  return [(performance.now() - t0) / 1000, v];
-}
 
 async function runAt(nWorkers: number, files: number, rate: string, nfsTree: string): Promise<SystemRun[]> {
   const c = await Cluster.create({ hosts: nWorkers + 1, rate });

@@ -14,7 +14,8 @@ import path from 'node:path';
 import type { ScenarioOptions } from '../run.js';
 import { Cluster, HOST_DIR, floorSeconds, parseLinkRate, type SimHost } from '../lib/cluster.js';
 import { comparisonTable, lineChartSvg, machine, markdownTable, seriesByWorkers, writeResult, type SystemRun } from '../lib/report.js';
-import { buildNfsTree, dftfs, dftfsEnv, ensurePackages, startGanesha, startNats, startSshd } from '../lib/systems.js';
+import { timed, verifyAndRemove } from '../lib/measure.js';
+import { TAKTUK_VARIANTS, buildNfsTree, dftfs, dftfsEnv, ensurePackages, scpFanOut, startGanesha, startNats, startSshd, taktukPut } from '../lib/systems.js';
 import { mixedShape, shapeBytes, smallFilesShape, treeDigestCmd, writeTree, type TreeShape } from '../lib/trees.js';
 
 const ALL_SYSTEMS = ['dftfs', 'nfs', 'taktuk', 'taktuk-chain', 'scp'];
@@ -22,19 +23,7 @@ const log = (s: string) => process.stderr.write(`${s}\n`);
 
 const digestOf = async (h: SimHost, dir: string) => (await h.exec(['sh', '-c', treeDigestCmd(dir)])).stdout.trim();
 
-async function checkAndRemove(workers: SimHost[], dir: string, want: string, system: string): Promise<void> {
-  await Promise.all(workers.map(async (w) => {
-    const got = await digestOf(w, dir);
-    if (got !== want) throw new Error(`${system}: ${w.name}'s copy at ${dir} differs from the source`);
-    await w.exec(['rm', '-rf', dir]);
-  }));
-}
-
-async function timed<T>(f: () => Promise<T>): Promise<[number, T]> {
-  const t0 = performance.now();
-  const v = await f();
-  return [(performance.now() - t0) / 1000, v];
-}
+const checkAndRemove = (workers: SimHost[], dir: string, want: string, system: string) => verifyAndRemove(workers, dir, want, system, digestOf);
 
 async function runAt(nWorkers: number, shape: TreeShape, rate: string, systems: string[], nfsTree: string): Promise<SystemRun[]> {
   const c = await Cluster.create({ hosts: nWorkers + 1, rate });
@@ -72,19 +61,17 @@ async function runAt(nWorkers: number, shape: TreeShape, rate: string, systems: 
       log(`  nfs: ${s.toFixed(2)} s`);
     }
     const ssh = systems.some((s) => s.startsWith('taktuk') || s === 'scp') ? await startSshd(c) : '';
-    for (const [system, extra] of [['taktuk', []], ['taktuk-chain', ['-d', '1']]] as const) {
+    for (const [system, extra] of TAKTUK_VARIANTS) {
       if (!systems.includes(system)) continue;
       const dest = path.join(HOST_DIR, 'tt');
-      const argv = ['taktuk', '-c', ssh, ...extra, ...workers.flatMap((w) => ['-m', w.ip]), 'broadcast', 'put', '[', src, ']', '[', dest, ']'];
-      const [s] = await timed(() => origin.exec(argv));
+      const [s] = await timed(() => taktukPut(c, ssh, workers, extra, src, dest));
       await checkAndRemove(workers, dest, want, system);
       runs.push({ system, workers: nWorkers, seconds: s });
       log(`  ${system}: ${s.toFixed(2)} s`);
     }
     if (systems.includes('scp')) {
       const dest = path.join(HOST_DIR, 'scp-copy');
-      const sshOpts = ssh.split(' ').slice(1);
-      const [s] = await timed(() => Promise.all(workers.map((w) => origin.exec(['scp', '-q', '-r', ...sshOpts, src, `root@${w.ip}:${dest}`]))));
+      const [s] = await timed(() => scpFanOut(c, ssh, workers, src, dest, true));
       await checkAndRemove(workers, dest, want, 'scp');
       runs.push({ system: 'scp', workers: nWorkers, seconds: s });
       log(`  scp: ${s.toFixed(2)} s`);
