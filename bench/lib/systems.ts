@@ -42,7 +42,7 @@ export function ensurePackages(log: (s: string) => void): void {
 /** Compiles bench/native/nfs-tree.c (the NFS tree client) into WORK_ROOT/bin. */
 export function buildNfsTree(): string {
   const src = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../../../bench/native/nfs-tree.c');
-  const out = path.join(WORK_ROOT, 'bin', 'nfs-tree');
+  const out = path.join(`${WORK_ROOT}-tools`, 'nfs-tree'); // outlives each cluster's WORK_ROOT
   fs.mkdirSync(path.dirname(out), { recursive: true });
   const r = spawnSync('gcc', ['-O2', '-Wall', '-o', out, src, '-lnfs'], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`building nfs-tree: ${r.stderr}`);
