@@ -1,4 +1,5 @@
 import type { SimHost } from './cluster.js';
+import type { SystemRun } from './report.js';
 
 /** Runs f and returns [seconds it took, its value]. */
 export async function timed<T>(f: () => Promise<T>): Promise<[number, T]> {
@@ -19,4 +20,17 @@ export async function verifyAndRemove(workers: SimHost[], target: string, want: 
     if (got !== want) throw new Error(`${system}: ${w.name}'s copy at ${target} is ${got ? 'different' : 'missing'} (want ${want})`);
     await w.exec(['rm', '-rf', target]);
   }));
+}
+
+/**
+ * Times one system's transfer, then checks what it delivered (a failed check fails the run),
+ * records the time in `runs` and prints it. Returns the seconds.
+ */
+export async function measureSystem(runs: SystemRun[], system: string, workers: number,
+  transfer: () => Promise<unknown>, verify: () => Promise<void>, detail?: Record<string, unknown>): Promise<number> {
+  const [seconds] = await timed(transfer);
+  await verify();
+  runs.push({ system, workers, seconds, ...(detail ? { detail } : {}) });
+  process.stderr.write(`  ${system}: ${seconds.toFixed(2)} s\n`);
+  return seconds;
 }

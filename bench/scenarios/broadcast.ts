@@ -15,7 +15,7 @@ import path from 'node:path';
 import type { ScenarioOptions } from '../run.js';
 import { Cluster, HOST_DIR, floorSeconds, parseLinkRate, type SimHost } from '../lib/cluster.js';
 import { comparisonTable, lineChartSvg, machine, markdownTable, seriesByWorkers, writeResult, type SystemRun } from '../lib/report.js';
-import { timed, verifyAndRemove } from '../lib/measure.js';
+import { measureSystem, timed, verifyAndRemove } from '../lib/measure.js';
 import { TAKTUK_VARIANTS, dftfs, dftfsEnv, ensurePackages, nfsUrl, scpFanOut, startAgents, startGanesha, startNats, startSshd, storeObjectPath, taktukPut } from '../lib/systems.js';
 
 const ALL_SYSTEMS = ['dftfs', 'nfs', 'taktuk', 'taktuk-chain', 'scp'];
@@ -46,27 +46,18 @@ export async function runAt(nWorkers: number, size: number, rate: string, system
     if (systems.includes('nfs')) {
       await startGanesha(c, path.join(HOST_DIR, 'src'));
       const dest = path.join(HOST_DIR, 'nfs-big');
-      const [s] = await timed(() => Promise.all(workers.map((w) => w.exec(['nfs-cp', nfsUrl(c, 'big'), dest]))));
-      await checkAndRemove(workers, dest, want, 'nfs');
-      runs.push({ system: 'nfs', workers: nWorkers, seconds: s });
-      log(`  nfs: ${s.toFixed(2)} s`);
+      await measureSystem(runs, 'nfs', nWorkers, () => Promise.all(workers.map((w) => w.exec(['nfs-cp', nfsUrl(c, 'big'), dest]))), () => checkAndRemove(workers, dest, want, 'nfs'));
     }
     const needSsh = systems.some((s) => s.startsWith('taktuk') || s === 'scp');
     const ssh = needSsh ? await startSshd(c) : '';
     for (const [system, extra] of TAKTUK_VARIANTS) {
       if (!systems.includes(system)) continue;
       const dest = path.join(HOST_DIR, 'tt-big');
-      const [s] = await timed(() => taktukPut(c, ssh, workers, extra, src, dest));
-      await checkAndRemove(workers, dest, want, system);
-      runs.push({ system, workers: nWorkers, seconds: s });
-      log(`  ${system}: ${s.toFixed(2)} s`);
+      await measureSystem(runs, system, nWorkers, () => taktukPut(c, ssh, workers, extra, src, dest), () => checkAndRemove(workers, dest, want, system));
     }
     if (systems.includes('scp')) {
       const dest = path.join(HOST_DIR, 'scp-big');
-      const [s] = await timed(() => scpFanOut(c, ssh, workers, src, dest));
-      await checkAndRemove(workers, dest, want, 'scp');
-      runs.push({ system: 'scp', workers: nWorkers, seconds: s });
-      log(`  scp: ${s.toFixed(2)} s`);
+      await measureSystem(runs, 'scp', nWorkers, () => scpFanOut(c, ssh, workers, src, dest), () => checkAndRemove(workers, dest, want, 'scp'));
     }
   } finally {
     await c.destroy();

@@ -14,7 +14,7 @@ import path from 'node:path';
 import type { ScenarioOptions } from '../run.js';
 import { Cluster, HOST_DIR, floorSeconds, parseLinkRate, type SimHost } from '../lib/cluster.js';
 import { comparisonTable, lineChartSvg, machine, markdownTable, seriesByWorkers, writeResult, type SystemRun } from '../lib/report.js';
-import { timed, verifyAndRemove } from '../lib/measure.js';
+import { measureSystem, timed, verifyAndRemove } from '../lib/measure.js';
 import { TAKTUK_VARIANTS, buildNfsTree, dftfs, dftfsEnv, ensurePackages, scpFanOut, startGanesha, startNats, startSshd, taktukPut } from '../lib/systems.js';
 import { mixedShape, shapeBytes, smallFilesShape, treeDigestCmd, writeTree, type TreeShape } from '../lib/trees.js';
 
@@ -55,26 +55,17 @@ async function runAt(nWorkers: number, shape: TreeShape, rate: string, systems: 
     if (systems.includes('nfs')) {
       const url = await startGanesha(c, src);
       const dest = path.join(HOST_DIR, 'nfs-copy');
-      const [s] = await timed(() => Promise.all(workers.map((w) => w.exec([nfsTree, 'copy', url, dest]))));
-      await checkAndRemove(workers, dest, want, 'nfs');
-      runs.push({ system: 'nfs', workers: nWorkers, seconds: s });
-      log(`  nfs: ${s.toFixed(2)} s`);
+      await measureSystem(runs, 'nfs', nWorkers, () => Promise.all(workers.map((w) => w.exec([nfsTree, 'copy', url, dest]))), () => checkAndRemove(workers, dest, want, 'nfs'));
     }
     const ssh = systems.some((s) => s.startsWith('taktuk') || s === 'scp') ? await startSshd(c) : '';
     for (const [system, extra] of TAKTUK_VARIANTS) {
       if (!systems.includes(system)) continue;
       const dest = path.join(HOST_DIR, 'tt');
-      const [s] = await timed(() => taktukPut(c, ssh, workers, extra, src, dest));
-      await checkAndRemove(workers, dest, want, system);
-      runs.push({ system, workers: nWorkers, seconds: s });
-      log(`  ${system}: ${s.toFixed(2)} s`);
+      await measureSystem(runs, system, nWorkers, () => taktukPut(c, ssh, workers, extra, src, dest), () => checkAndRemove(workers, dest, want, system));
     }
     if (systems.includes('scp')) {
       const dest = path.join(HOST_DIR, 'scp-copy');
-      const [s] = await timed(() => scpFanOut(c, ssh, workers, src, dest, true));
-      await checkAndRemove(workers, dest, want, 'scp');
-      runs.push({ system: 'scp', workers: nWorkers, seconds: s });
-      log(`  scp: ${s.toFixed(2)} s`);
+      await measureSystem(runs, 'scp', nWorkers, () => scpFanOut(c, ssh, workers, src, dest, true), () => checkAndRemove(workers, dest, want, 'scp'));
     }
   } finally {
     await c.destroy();
