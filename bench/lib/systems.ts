@@ -50,11 +50,21 @@ export function buildNfsTree(): string {
 }
 
 export const NATS_PORT = 4222;
+export const NATS_MONITOR_PORT = 8222;
 export const natsUrl = (c: Cluster) => `nats://${c.hosts[0]!.ip}:${NATS_PORT}`;
 
-/** nats-server on host 0, listening on the cluster network. */
+/** nats-server on host 0, listening on the cluster network (with its HTTP monitoring port). */
 export function startNats(c: Cluster) {
-  return c.hosts[0]!.start(['nats-server', '-a', c.hosts[0]!.ip, '-p', String(NATS_PORT)], /Server is ready/);
+  return c.hosts[0]!.start(['nats-server', '-a', c.hosts[0]!.ip, '-p', String(NATS_PORT), '-m', String(NATS_MONITOR_PORT)], /Server is ready/);
+}
+
+/** nats-server's message counters (its /varz), read from host 0. */
+export async function natsVarz(c: Cluster): Promise<{ in_msgs: number; out_msgs: number }> {
+  const url = `http://${c.hosts[0]!.ip}:${NATS_MONITOR_PORT}/varz`;
+  const r = await c.hosts[0]!.exec([process.execPath, '-e', `fetch(${JSON.stringify(url)}).then((r) => r.text()).then((t) => process.stdout.write(t))`]);
+  const v = JSON.parse(r.stdout) as { in_msgs?: unknown; out_msgs?: unknown };
+  if (typeof v.in_msgs !== 'number' || typeof v.out_msgs !== 'number') throw new Error(`nats-server /varz has no message counters: ${r.stdout.slice(0, 200)}`);
+  return { in_msgs: v.in_msgs, out_msgs: v.out_msgs };
 }
 
 /** Environment of a dftfs process on a host: its own store, its host id, the cluster's NATS. */

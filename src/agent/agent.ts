@@ -5,11 +5,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { Bus, startNatsServer, type NatsServerHandle } from '../bus/index.js';
 import { storeDir } from '../config.js';
-import { DftfsError } from '../errors.js';
+import { DftfsError, usageError } from '../errors.js';
 import { digestBytes, type Digest, type HashPool } from '../hash/index.js';
 import { hashFile } from '../indexer/index.js';
 import { createLogger } from '../log.js';
-import { PeerClient, PeerServer, RateLimiter, type GetRequest } from '../net/index.js';
+import { PeerClient, PeerServer, RateLimiter, tlsKey, type GetRequest } from '../net/index.js';
 import { ObjectStore } from '../store/index.js';
 import { MAX_CHUNK_BYTES, encodeToc, type Toc, type TocChunk } from '../toc/index.js';
 import { FETCH_STALL_MS, fillPartial, type FetchEnv, type FetchOptions, type FetchStats, type Holder } from './fetcher.js';
@@ -47,6 +47,8 @@ export interface AgentOptions {
   listen?: string;
   port?: number;
   secret?: string;
+  /** The data plane speaks TLS keyed by the secret (which it then requires). */
+  tls?: boolean;
   bwlimitBytesPerSec?: number;
   compress?: boolean;
   /** Sources fetched from in parallel per object. */
@@ -98,6 +100,7 @@ export class Agent {
   natsUrl!: string;
   private embedded: NatsServerHandle | undefined;
   private server!: PeerServer;
+  private tlsKey: Buffer | undefined;
   private readonly published = new Map<Digest, { file: string; desc: ObjectDesc }>();
   private readonly partials = new Map<Digest, PartialObject>();
   private readonly inflight = new Map<Digest, Promise<FetchResult>>();
@@ -134,18 +137,21 @@ export class Agent {
       log.debug('embedded nats-server at', this.embedded.url);
     }
     this.natsUrl = this.opts.nats ?? this.embedded!.url;
+    if (this.opts.tls && !this.opts.secret) throw usageError('--tls needs a cluster secret (--secret or DFTFS_SECRET): the TLS key is derived from it');
+    this.tlsKey = this.opts.tls ? tlsKey(this.opts.secret!) : undefined;
     const limiter = this.opts.bwlimitBytesPerSec ? new RateLimiter(this.opts.bwlimitBytesPerSec) : undefined;
     this.server = new PeerServer({
       source: { readChunk: (req, signal) => this.readChunk(req, signal) },
       identity: { agent: this.id, host: this.hostId },
       cluster: this.opts.cluster,
       secret: this.opts.secret,
+      tlsKey: this.tlsKey,
       limiter,
       onServe: (e) => this.status.served(e.peer.agent, e.bytes),
       onReject: (e) => this.status.failure(`refused peer ${e.remote}: ${e.reason}`),
     });
     const port = await this.server.listen(this.opts.port ?? 0, this.opts.listen ?? '0.0.0.0');
-    this.addr = { agent: this.id, host: this.hostId, ip: this.opts.advertise ?? defaultAdvertise(), port, origin: this.opts.origin };
+    this.addr = { agent: this.id, host: this.hostId, ip: this.opts.advertise ?? defaultAdvertise(), port, origin: this.opts.origin, ...(this.tlsKey ? { tls: true } : {}) };
     this.bus = await Bus.connect({ url: this.natsUrl, cluster: this.opts.cluster, name: this.id });
     this.bus.subscribe(this.bus.subject('who'), (b, reply) => this.answerWho(b, reply));
     this.bus.subscribe(this.bus.subject('agents'), (_b, reply) => reply({ ...this.addr }));
@@ -243,7 +249,10 @@ export class Agent {
     const key = addrKey(addr);
     let c = this.clients.get(key);
     if (!c) {
-      c = PeerClient.connect({ host: addr.ip, port: addr.port, cluster: this.opts.cluster, identity: { agent: this.id, host: this.hostId }, secret: this.opts.secret });
+      c = Boolean(addr.tls) === Boolean(this.tlsKey)
+        ? PeerClient.connect({ host: addr.ip, port: addr.port, cluster: this.opts.cluster, identity: { agent: this.id, host: this.hostId }, secret: this.opts.secret, tlsKey: this.tlsKey })
+        : Promise.reject(new DftfsError('ERR_DFTFS_AUTH', `peer ${addr.agent} ${addr.tls ? 'requires TLS' : 'does not speak TLS'}; this agent ${this.tlsKey ? 'does' : 'does not'}`, {
+          hint: 'start every agent of the cluster with --tls, or none' }));
       this.clients.set(key, c);
       const forget = () => { if (this.clients.get(key) === c) this.clients.delete(key); };
       c.then((client) => client.whenClosed().then(forget), forget);

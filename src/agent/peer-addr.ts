@@ -6,6 +6,8 @@ export interface PeerAddr {
   port: number;
   /** The publisher of the tree (the driver): asked last, to spread load over receivers. */
   origin?: boolean;
+  /** Its data plane speaks TLS (--tls). */
+  tls?: boolean;
 }
 
 export function parsePeerAddr(raw: unknown): PeerAddr | undefined {
@@ -13,7 +15,7 @@ export function parsePeerAddr(raw: unknown): PeerAddr | undefined {
   const r = raw as Record<string, unknown>;
   if (typeof r.agent !== 'string' || typeof r.host !== 'string' || typeof r.ip !== 'string') return undefined;
   if (typeof r.port !== 'number' || !Number.isInteger(r.port) || r.port <= 0 || r.port > 65535) return undefined;
-  return { agent: r.agent, host: r.host, ip: r.ip, port: r.port, origin: r.origin === true };
+  return { agent: r.agent, host: r.host, ip: r.ip, port: r.port, origin: r.origin === true, ...(r.tls === true ? { tls: true } : {}) };
 }
 
 export const addrKey = (a: Pick<PeerAddr, 'ip' | 'port'>) => `${a.ip}:${a.port}`;

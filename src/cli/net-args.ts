@@ -14,6 +14,7 @@ export const netArgs = {
   advertise: { type: 'string', description: 'Address peers use to reach this agent (default: first non-loopback IPv4)', valueHint: 'IP' },
   port: { type: 'string', description: 'Data-plane TCP port (default: any free port)', valueHint: 'PORT' },
   secret: { type: 'string', description: 'Cluster secret: peers must prove they know it (env DFTFS_SECRET)', valueHint: 'SECRET' },
+  tls: { type: 'boolean', description: 'Encrypt the data plane: TLS 1.3 keyed by the cluster secret, no certificates (needs --secret; every agent of the cluster must use it; env DFTFS_TLS=1)' },
   bwlimit: { type: 'string', description: 'Upload limit in bytes/s, suffix k, m or g (like rsync): e.g. 50m', valueHint: 'RATE' },
   compress: { type: 'boolean', description: 'Deflate chunks on the wire (off by default; helps only on slow links with compressible data)' },
   jobs: { type: 'string', description: 'Sources fetched from in parallel per file (default 4)', valueHint: 'N' },
@@ -21,7 +22,7 @@ export const netArgs = {
 
 export interface NetArgValues {
   home?: string; nats?: string; cluster?: string; 'host-id'?: string; advertise?: string; port?: string;
-  secret?: string; bwlimit?: string; compress?: boolean; jobs?: string;
+  secret?: string; tls?: boolean; bwlimit?: string; compress?: boolean; jobs?: string;
 }
 
 /** `<home>/config.json` or $DFTFS_CONFIG: {"nats": …, "cluster": …, "secret": …}. */
@@ -60,6 +61,7 @@ export function agentOptions(args: NetArgValues, ctx: CliContext, extra: Partial
     advertise: args.advertise,
     port: positiveInt('port', args.port, 65535),
     secret: args.secret ?? str(ctx.env.DFTFS_SECRET) ?? str(cfg.secret),
+    tls: args.tls ?? (ctx.env.DFTFS_TLS === '1' || cfg.tls === true),
     bwlimitBytesPerSec: bw,
     compress: args.compress,
     jobs: positiveInt('jobs', args.jobs, 256),

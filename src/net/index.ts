@@ -3,3 +3,4 @@ export { PeerServer, SLOT_IDLE_MS, HANDSHAKE_TIMEOUT_MS, type ChunkSource, type 
 export { PeerClient, PEER_STALL_MS, type GetResult, type PeerClientOptions } from './peer-client.js';
 export { RateLimiter, parseRate } from './rate-limit.js';
 export type { GetRequest, PeerIdentity } from './messages.js';
+export { tlsKey, TLS_PSK_IDENTITY } from './tls.js';

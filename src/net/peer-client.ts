@@ -1,10 +1,12 @@
 import net from 'node:net';
+import tls from 'node:tls';
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
 import { DftfsError } from '../errors.js';
 import { checkProof, newNonce, proof } from './auth.js';
 import { encodeFrame, FrameDecoder, type Frame } from './frame.js';
 import { parseIdentity, type GetRequest, type PeerIdentity } from './messages.js';
+import { clientTlsOptions } from './tls.js';
 
 const inflate = promisify(zlib.inflateRaw);
 
@@ -29,6 +31,8 @@ export interface PeerClientOptions {
   cluster: string;
   identity: PeerIdentity;
   secret?: string;
+  /** Speak TLS with this pre-shared key (the peer must too). */
+  tlsKey?: Buffer;
 }
 
 /**
@@ -62,7 +66,8 @@ export class PeerClient {
 
   private handshake(): Promise<void> {
     return new Promise((resolve, reject) => {
-      const socket = net.connect({ host: this.opts.host, port: this.opts.port });
+      const { host, port, tlsKey } = this.opts;
+      const socket = tlsKey ? tls.connect({ host, port, ...clientTlsOptions(tlsKey) }) : net.connect({ host, port });
       this.socket = socket;
       socket.setNoDelay(true);
       const decoder = new FrameDecoder();
@@ -73,9 +78,15 @@ export class PeerClient {
       const fail = (err: Error) => {
         clearTimeout(timer);
         this.fail(err);
-        if (state !== 'ready') reject(err);
+        if (state !== 'ready') {
+          socket.destroy();
+          reject(err);
+        }
       };
-      socket.on('error', (err) => fail(new DftfsError('ERR_DFTFS_UNAVAILABLE', `peer ${this.opts.host}:${this.opts.port}: ${err.message}`, { cause: err })));
+      socket.on('error', (err: NodeJS.ErrnoException & { reason?: string }) => fail(err.code?.startsWith('ERR_SSL')
+        ? new DftfsError('ERR_DFTFS_AUTH', `TLS handshake with peer ${host}:${port} failed: ${err.reason ?? err.message}`, {
+          hint: 'every agent of the cluster needs --tls and the same --secret', cause: err })
+        : new DftfsError('ERR_DFTFS_UNAVAILABLE', `peer ${host}:${port}: ${err.message}`, { cause: err })));
       socket.on('close', () => fail(new DftfsError('ERR_DFTFS_UNAVAILABLE', `peer ${this.opts.host}:${this.opts.port} closed the connection`)));
       socket.on('data', (bytes: Buffer) => {
         this.lastActivity = performance.now();

@@ -1,4 +1,5 @@
 import net from 'node:net';
+import tls from 'node:tls';
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
 import { isDftfsError } from '../errors.js';
@@ -8,6 +9,7 @@ import { checkProof, newNonce, proof } from './auth.js';
 import { encodeFrame, FrameDecoder, type Frame } from './frame.js';
 import { parseGet, parseIdentity, type GetRequest, type PeerIdentity } from './messages.js';
 import type { RateLimiter } from './rate-limit.js';
+import { serverTlsOptions } from './tls.js';
 
 const log = createLogger('net');
 const deflate = promisify(zlib.deflateRaw);
@@ -28,6 +30,8 @@ export interface PeerServerOptions {
   identity: PeerIdentity;
   cluster: string;
   secret?: string;
+  /** Speak TLS with this pre-shared key (see tls.ts); plain TCP without. */
+  tlsKey?: Buffer;
   limiter?: RateLimiter;
   /** Called for every served range (status and tests). */
   onServe?: (e: { peer: PeerIdentity; object: Digest; bytes: number }) => void;
@@ -49,7 +53,19 @@ export class PeerServer {
   port = 0;
 
   constructor(private readonly opts: PeerServerOptions) {
-    this.server = net.createServer((s) => this.accept(s));
+    if (opts.tlsKey) {
+      this.server = tls.createServer({ ...serverTlsOptions(opts.tlsKey), handshakeTimeout: HANDSHAKE_TIMEOUT_MS }, (s) => this.accept(s));
+      this.server.on('tlsClientError', (err: Error, s: tls.TLSSocket) => {
+        this.opts.onReject?.({ remote: `${s.remoteAddress}:${s.remotePort}`, reason: `TLS handshake failed: ${err.message}` });
+      });
+    } else {
+      this.server = net.createServer((s) => this.accept(s));
+    }
+    // Raw TCP sockets, so close() also ends connections still in their TLS handshake.
+    this.server.on('connection', (raw: net.Socket) => {
+      this.sockets.add(raw);
+      raw.once('close', () => this.sockets.delete(raw));
+    });
   }
 
   async listen(port = 0, host = '0.0.0.0'): Promise<number> {
@@ -64,7 +80,6 @@ export class PeerServer {
   private accept(socket: net.Socket): void {
     const conn = this.nextConn++;
     const remote = `${socket.remoteAddress}:${socket.remotePort}`;
-    this.sockets.add(socket);
     socket.setNoDelay(true);
     const abort = new AbortController();
     const decoder = new FrameDecoder();
@@ -82,7 +97,6 @@ export class PeerServer {
       clearTimeout(timer);
       abort.abort();
       for (const k of held) if (this.slots.get(k)?.conn === conn) this.slots.delete(k);
-      this.sockets.delete(socket);
     });
     socket.on('error', () => undefined);
     socket.write(encodeFrame({ type: 'CHALLENGE', body: { nonce, ...this.opts.identity, auth: Boolean(this.opts.secret) } }));

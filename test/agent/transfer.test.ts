@@ -170,6 +170,28 @@ test('with a cluster secret, a peer that does not know it gets nothing', async (
   assert.equal(fs.readFileSync(path.join(dir, 'good'), 'utf8'), 'secret stuff\n');
 });
 
+test('--tls: agents that share the secret move files over TLS; a plain agent is told why it gets nothing', async (t) => {
+  const dir = tempDir(t);
+  const tree = treeWith(dir, { 'a.bin': pseudoRandom(5 * MiB + 7, 11) });
+  const nats = await natsFor(t);
+  await startDftfs(t, ['serve', tree, '--tls', '--secret', 'k1', ...hostArgs(nats, 'h0', path.join(dir, 'h0'))]);
+  const good = await runDftfs(['get', 'a.bin', path.join(dir, 'good'), ...hostArgs(nats, 'h1', path.join(dir, 'h1'))], { env: { DFTFS_SECRET: 'k1', DFTFS_TLS: '1' } });
+  assert.equal(good.code, 0, good.stderr);
+  assert.equal(b3sum(path.join(dir, 'good')), b3sum(path.join(tree, 'a.bin')));
+
+  const plain = await runDftfs(['get', 'a.bin', path.join(dir, 'plain'), '--secret', 'k1', ...hostArgs(nats, 'h2', path.join(dir, 'h2'))]);
+  assert.equal(plain.code, 1);
+  assert.match(plain.stderr, /requires TLS/);
+  const wrong = await runDftfs(['get', 'a.bin', path.join(dir, 'wrong'), '--tls', '--secret', 'k2', ...hostArgs(nats, 'h3', path.join(dir, 'h3'))]);
+  assert.equal(wrong.code, 1);
+  assert.match(wrong.stderr, /TLS handshake/);
+  assert.equal(fs.existsSync(path.join(dir, 'plain')) || fs.existsSync(path.join(dir, 'wrong')), false);
+
+  const noSecret = await runDftfs(['get', 'a.bin', path.join(dir, 'x'), '--tls', ...hostArgs(nats, 'h4', path.join(dir, 'h4'))]);
+  assert.equal(noSecret.code, 2);
+  assert.match(noSecret.stderr, /--tls needs a cluster secret/);
+});
+
 test('nats-server restarted mid-transfer: the transfer completes and agents reconnect', async (t) => {
   const dir = tempDir(t);
   const tree = treeWith(dir, { 'f.bin': pseudoRandom(12 * MiB, 6) });

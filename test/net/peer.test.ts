@@ -2,17 +2,19 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { test, type TestContext } from 'node:test';
 import { digestBytes } from '../../src/hash/index.js';
-import { PeerClient, PeerServer, type GetRequest } from '../../src/net/index.js';
+import { PeerClient, PeerServer, tlsKey, type GetRequest } from '../../src/net/index.js';
 import { pseudoRandom } from '../helpers.js';
 
 const CHUNK = pseudoRandom(1 << 20, 5);
 const OBJECT = digestBytes(CHUNK);
 
-async function server(t: TestContext, opts: { secret?: string; slowMs?: number } = {}) {
+async function server(t: TestContext, opts: { secret?: string; slowMs?: number; tlsKey?: Buffer; onReject?: (reason: string) => void } = {}) {
   const s = new PeerServer({
     identity: { agent: 'srv', host: 'server-host' },
     cluster: 'test',
     secret: opts.secret,
+    tlsKey: opts.tlsKey,
+    onReject: (e) => opts.onReject?.(e.reason),
     source: {
       async readChunk(req: GetRequest) {
         if (opts.slowMs) await new Promise((r) => setTimeout(r, opts.slowMs));
@@ -25,8 +27,8 @@ async function server(t: TestContext, opts: { secret?: string; slowMs?: number }
   return port;
 }
 
-const client = async (t: TestContext, port: number, host: string, secret?: string) => {
-  const c = await PeerClient.connect({ host: '127.0.0.1', port, cluster: 'test', identity: { agent: `a-${host}`, host }, secret });
+const client = async (t: TestContext, port: number, host: string, secret?: string, key?: Buffer) => {
+  const c = await PeerClient.connect({ host: '127.0.0.1', port, cluster: 'test', identity: { agent: `a-${host}`, host }, secret, tlsKey: key });
   t.after(() => c.close());
   return c;
 };
@@ -79,4 +81,46 @@ test('with a cluster secret, a peer without it is refused, and a server without 
   assert.equal((await ok.get(req)).kind, 'data');
   const open = await server(t);
   await assert.rejects(client(t, open, 'h1', 's3cret'), { code: 'ERR_DFTFS_AUTH', message: /could not prove/ });
+});
+
+/** A TCP relay to `port` that keeps every byte the server sent through it. */
+async function recordingProxy(t: TestContext, port: number): Promise<{ port: number; seen: () => Buffer }> {
+  const got: Buffer[] = [];
+  const proxy = net.createServer((inbound) => {
+    const out = net.connect(port, '127.0.0.1');
+    inbound.pipe(out);
+    out.on('data', (b: Buffer) => got.push(b));
+    out.pipe(inbound);
+    for (const s of [inbound, out]) s.on('error', () => { inbound.destroy(); out.destroy(); });
+  });
+  await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+  t.after(() => proxy.close());
+  return { port: (proxy.address() as net.AddressInfo).port, seen: () => Buffer.concat(got) };
+}
+
+test('with --tls the chunk bytes on the wire are encrypted; a peer with another secret fails the handshake', async (t) => {
+  const probe = CHUNK.subarray(4096, 4096 + 64); // any 64 bytes of the chunk
+
+  // Control: without TLS the chunk is visible on the wire, so the check below can fail.
+  const plain = await recordingProxy(t, await server(t, { secret: 's3cret' }));
+  const pc = await client(t, plain.port, 'h1', 's3cret');
+  assert.deepEqual((await pc.get(req)).kind === 'data', true);
+  assert.ok(plain.seen().includes(probe), 'plaintext chunk seen through the relay');
+
+  const rejected: string[] = [];
+  const key = tlsKey('s3cret');
+  const tlsPort = await server(t, { secret: 's3cret', tlsKey: key, onReject: (r) => rejected.push(r) });
+  const wire = await recordingProxy(t, tlsPort);
+  const c = await client(t, wire.port, 'h1', 's3cret', key);
+  const got = await c.get(req);
+  assert.deepEqual(got.kind === 'data' && got.bytes, CHUNK);
+  assert.ok(wire.seen().length > CHUNK.length, 'the chunk crossed the relay');
+  assert.equal(wire.seen().includes(probe), false, 'no plaintext of the chunk on the wire');
+
+  await assert.rejects(client(t, tlsPort, 'h2', 'other', tlsKey('other')), { code: 'ERR_DFTFS_AUTH', message: /TLS handshake/ });
+  await assert.rejects(client(t, tlsPort, 'h2', 's3cret'), /did not answer|closed|ERR_DFTFS/, 'a plain-TCP client gets nothing');
+  await new Promise((r) => setTimeout(r, 50));
+  assert.ok(rejected.some((r) => /TLS handshake failed/.test(r)), `the server saw the bad handshake: ${rejected.join('; ')}`);
+  // The server still serves its good clients.
+  assert.equal((await c.get({ ...req, offset: 1, length: 10 })).kind, 'data');
 });
