@@ -155,5 +155,14 @@ export function scpFanOut(c: Cluster, ssh: string, workers: SimHost[], src: stri
   return Promise.all(workers.map((w) => c.hosts[0]!.exec(['scp', '-q', ...(recursive ? ['-r'] : []), ...sshOpts, src, `root@${w.ip}:${dest}`])));
 }
 
+/**
+ * A directory to every worker at once as `tar c | ssh tar x` from host 0: what a user copying a
+ * tree with symlinks does (scp -r follows symlinks and copies what they point to).
+ */
+export function tarSshFanOut(c: Cluster, ssh: string, workers: SimHost[], srcDir: string, dest: string) {
+  return Promise.all(workers.map((w) => c.hosts[0]!.exec(['sh', '-c',
+    `tar -C '${srcDir}' -cf - . | ${ssh} root@${w.ip} "mkdir -p '${dest}' && tar -C '${dest}' -xf -"`])));
+}
+
 /** The TakTuk variants every scenario runs: its default deployment and a `-d 1` chain. */
 export const TAKTUK_VARIANTS = [['taktuk', []], ['taktuk-chain', ['-d', '1']]] as const;

@@ -15,10 +15,10 @@ import type { ScenarioOptions } from '../run.js';
 import { Cluster, HOST_DIR, floorSeconds, parseLinkRate, type SimHost } from '../lib/cluster.js';
 import { comparisonTable, lineChartSvg, machine, markdownTable, seriesByWorkers, writeResult, type SystemRun } from '../lib/report.js';
 import { measureSystem, timed, verifyAndRemove } from '../lib/measure.js';
-import { TAKTUK_VARIANTS, buildNfsTree, dftfs, dftfsEnv, ensurePackages, scpFanOut, startGanesha, startNats, startSshd, taktukPut } from '../lib/systems.js';
+import { TAKTUK_VARIANTS, buildNfsTree, dftfs, dftfsEnv, ensurePackages, scpFanOut, startGanesha, startNats, startSshd, taktukPut, tarSshFanOut } from '../lib/systems.js';
 import { mixedShape, shapeBytes, smallFilesShape, treeDigestCmd, writeTree, type TreeShape } from '../lib/trees.js';
 
-const ALL_SYSTEMS = ['dftfs', 'nfs', 'taktuk', 'taktuk-chain', 'scp'];
+const ALL_SYSTEMS = ['dftfs', 'nfs', 'taktuk', 'taktuk-chain', 'scp', 'tar-ssh'];
 const log = (s: string) => process.stderr.write(`${s}\n`);
 
 const digestOf = async (h: SimHost, dir: string) => (await h.exec(['sh', '-c', treeDigestCmd(dir)])).stdout.trim();
@@ -57,15 +57,20 @@ async function runAt(nWorkers: number, shape: TreeShape, rate: string, systems: 
       const dest = path.join(HOST_DIR, 'nfs-copy');
       await measureSystem(runs, 'nfs', nWorkers, () => Promise.all(workers.map((w) => w.exec([nfsTree, 'copy', url, dest]))), () => checkAndRemove(workers, dest, want, 'nfs'));
     }
-    const ssh = systems.some((s) => s.startsWith('taktuk') || s === 'scp') ? await startSshd(c) : '';
+    const ssh = systems.some((s) => s.startsWith('taktuk') || s === 'scp' || s === 'tar-ssh') ? await startSshd(c) : '';
     for (const [system, extra] of TAKTUK_VARIANTS) {
       if (!systems.includes(system)) continue;
       const dest = path.join(HOST_DIR, 'tt');
       await measureSystem(runs, system, nWorkers, () => taktukPut(c, ssh, workers, extra, src, dest), () => checkAndRemove(workers, dest, want, system));
     }
-    if (systems.includes('scp')) {
+    // scp -r follows symlinks (a symlinked directory arrives as a copy): only for trees without any.
+    if (systems.includes('scp') && shape.symlinks.length === 0) {
       const dest = path.join(HOST_DIR, 'scp-copy');
       await measureSystem(runs, 'scp', nWorkers, () => scpFanOut(c, ssh, workers, src, dest, true), () => checkAndRemove(workers, dest, want, 'scp'));
+    }
+    if (systems.includes('tar-ssh')) {
+      const dest = path.join(HOST_DIR, 'tar-copy');
+      await measureSystem(runs, 'tar-ssh', nWorkers, () => tarSshFanOut(c, ssh, workers, src, dest), () => checkAndRemove(workers, dest, want, 'tar-ssh'));
     }
   } finally {
     await c.destroy();
@@ -96,7 +101,8 @@ export async function run(opts: ScenarioOptions): Promise<void> {
     `One run per cell, all systems over the same shaped links. Floor S/B = ${floor().toFixed(2)} s (file bytes only; ` +
     `per-file round trips make every system slower than that). dftfs: \`dftfs mount\` started on each worker then \`cp -a\` ` +
     `of the mount (mount start-up counted); NFS: nfs-ganesha (NFSv4), each worker copies with nfs-tree (libnfs, one process); ` +
-    `TakTuk \`broadcast put\` of the directory; scp -r from host 0 to every worker at once. All hosts share this 2-core machine.\n\n` +
+    `TakTuk \`broadcast put\` of the directory; scp -r (trees without symlinks only: it copies what a symlink points to) and ` +
+    `\`tar c | ssh host tar x\` from host 0 to every worker at once. All hosts share this 2-core machine.\n\n` +
     `${markdownTable(comparisonTable(runs, floor))}\n`;
   const svg = lineChartSvg(`${what} at ${rate} per link`, 'workers', 'seconds (last worker done)', seriesByWorkers(runs, floor));
   writeResult(name, md, { machine: machine(), kind, files: shape.files.length, bytes, rate, floorSeconds: floor(), runs }, svg);

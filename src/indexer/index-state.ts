@@ -37,11 +37,11 @@ export interface IndexState {
 
 type StatKey = Pick<StateRecord, 'size' | 'mtimeMs' | 'ctimeMs' | 'ino'>;
 
-export function statKey(st: fs.Stats): StatKey {
+export function statKey(st: StatKey): StatKey {
   return { size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, ino: st.ino };
 }
 
-export function sameStat(a: StatKey, st: fs.Stats): boolean {
+export function sameStat(a: StatKey, st: StatKey): boolean {
   return a.size === st.size && a.mtimeMs === st.mtimeMs && a.ctimeMs === st.ctimeMs && a.ino === st.ino;
 }
 

@@ -6,7 +6,7 @@ import {
   type Toc, type TocChunk, type TocEntry,
 } from '../toc/index.js';
 import { loadIndexState, sameStat, saveIndexState, statKey, type IndexState, type StateRecord } from './index-state.js';
-import { walkTree, type WalkItem } from './walk.js';
+import { walkStat, walkTree, type WalkItem } from './walk.js';
 import type { IndexWarning } from './warnings.js';
 
 const log = createLogger('index');
@@ -15,6 +15,9 @@ const log = createLogger('index');
 const MAX_HASH_ATTEMPTS = 3;
 
 const EMPTY_DIGEST = digestBytes(new Uint8Array(0));
+
+/** Files hashed at once: enough to keep every pool thread busy and the disk queue full. */
+const HASH_FILES_IN_FLIGHT = 64;
 
 export interface IndexProgress {
   filesDone: number;
@@ -124,7 +127,10 @@ export async function indexTree(root: string, opts: IndexOptions): Promise<Index
     bytesToHash: toHash.reduce((n, h) => n + h.item.stat.size, 0),
   };
   let bytesRead = 0;
-  await Promise.all(toHash.map(async ({ item, slot }) => {
+  // A bounded number of files in flight: a promise, closure and job per file of a 100,000-file
+  // tree at once cost hundreds of MB of heap for no speed (the pool has a thread per core).
+  let nextJob = 0;
+  const hashOne = async ({ item, slot }: { item: WalkItem; slot: number }) => {
     let st = item.stat;
     for (let attempt = 1; ; attempt++) {
       let hashed: Hashed;
@@ -162,8 +168,11 @@ export async function indexTree(root: string, opts: IndexOptions): Promise<Index
         return;
       }
       log.debug('changed while hashing, again', item.name);
-      st = after;
+      st = walkStat(after);
     }
+  };
+  await Promise.all(Array.from({ length: Math.min(toHash.length, HASH_FILES_IN_FLIGHT) }, async () => {
+    while (nextJob < toHash.length) await hashOne(toHash[nextJob++]!);
   }));
 
   const kept = entries.filter((e): e is TocEntry => e !== undefined);

@@ -1,12 +1,10 @@
-import { randomBytes } from 'node:crypto';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type { Agent } from '../agent/index.js';
 import { unsafePath } from '../errors.js';
+import { tempBeside } from '../store/index.js';
 import { resolveInside, symlinkStaysInside } from '../toc/index.js';
 import type { Output } from './job.js';
-
-const tempBeside = (file: string) => path.join(path.dirname(file), `.${path.basename(file)}.dftfs-${randomBytes(4).toString('hex')}`);
 
 /**
  * Writes a job's outputs into the driver's real tree: every file fetched and verified into the

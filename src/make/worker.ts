@@ -186,8 +186,15 @@ export class Worker {
       if (st.isDirectory()) out.push({ name: c.name, type: 'dir', mode: st.mode & 0o7777 });
       else if (st.isSymbolicLink()) out.push({ name: c.name, type: 'symlink', linkName: await fsp.readlink(real) });
       else if (st.isFile()) {
+        // Another job on this mount may rename or delete a file it wrote (`mv $@.tmp $@`) while
+        // this one collects: that job reports the change, this one just skips the file.
+        const desc = await agent.adopt(real, this.pool).catch((err: NodeJS.ErrnoException) => {
+          if (err.code === 'ENOENT' && !upper.has(c.name)) return undefined;
+          throw err;
+        });
+        if (!desc) continue;
         this.reportedSeq.set(c.name, upper.changeSeq(c.name));
-        out.push({ name: c.name, type: 'reg', mode: st.mode & 0o7777, mtimeMs: st.mtimeMs, desc: await agent.adopt(real, this.pool) });
+        out.push({ name: c.name, type: 'reg', mode: st.mode & 0o7777, mtimeMs: st.mtimeMs, desc });
       }
     }
     return out;

@@ -1,3 +1,4 @@
+import { tempBeside } from './temp-name.js';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
@@ -177,7 +178,7 @@ export class ObjectStore {
    */
   async linkTo(digest: Digest, dest: string): Promise<'link' | 'copy'> {
     const src = this.objectPath(digest);
-    const tmp = path.join(path.dirname(dest), `.${path.basename(dest)}.dftfs-${randomBytes(4).toString('hex')}`);
+    const tmp = tempBeside(dest);
     let how: 'link' | 'copy' = 'link';
     try {
       await fsp.link(src, tmp);

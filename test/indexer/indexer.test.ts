@@ -138,11 +138,13 @@ test('bad inputs: special files, dangling and looping symlinks, odd names are ha
   fs.symlinkSync('/etc/passwd', path.join(tree, 'outside'));
   fs.writeFileSync(path.join(tree, 'new\nline'), 'a name with a newline');
   fs.writeFileSync(path.join(tree, 'ünïcødé'), 'utf-8 name');
+  fs.writeFileSync(path.join(tree, '.ok.dftfs-0a1b2c3d'), 'an output dftfs is still placing: not part of the tree');
+  fs.writeFileSync(path.join(tree, '.ok.dftfs-notours'), 'a user file that only looks alike');
   fs.writeFileSync(Buffer.concat([Buffer.from(tree + '/bad-'), Buffer.from([0xff, 0xfe]), Buffer.from('-name')]), 'latin1 name');
 
   const { toc, stats } = await index();
   const e = byName(toc.entries);
-  assert.deepEqual([...e.keys()].sort(), ['.', 'dangling', 'loop-a', 'loop-b', 'new\nline', 'ok', 'outside', 'ünïcødé'].sort());
+  assert.deepEqual([...e.keys()].sort(), ['.', '.ok.dftfs-notours', 'dangling', 'loop-a', 'loop-b', 'new\nline', 'ok', 'outside', 'ünïcødé'].sort());
   assert.equal(e.get('new\nline')!.digest, b3sum(path.join(tree, 'new\nline')));
   assert.equal(e.get('loop-a')!.linkName, 'loop-b');
   const codes = stats.warnings.map((w) => w.code).sort();
