@@ -293,6 +293,11 @@ export class Agent {
         if (this.store.has(desc.digest)) return result('host');
         continue;
       }
+      // Another agent of this host may have landed it between the check above and the lock.
+      if (this.store.has(desc.digest)) {
+        await this.locks.release(desc.digest);
+        return result('host');
+      }
       const partial = await new PartialObject(this.store, desc).open();
       this.partials.set(desc.digest, partial);
       const transfer = this.status.beginTransfer(desc.digest, desc.size, () => partial.bytesReceived);
