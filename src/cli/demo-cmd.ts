@@ -18,6 +18,9 @@ const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../.
 const BIN = path.join(ROOT, 'dist/src/cli/bin.js');
 /** How long a worker may take to mount and announce itself. */
 const WORKER_START_MS = 20_000;
+/** How much of each worker's output the demo keeps, to show when the build fails. */
+const LOG_TAIL_BYTES = 4096;
+const tail = (s: string) => (s.length > LOG_TAIL_BYTES ? s.slice(-LOG_TAIL_BYTES) : s);
 
 /** Every file of a tree with the digest of its bytes (and symlink targets), for comparing two builds. */
 async function treeDigests(root: string): Promise<Map<string, string>> {
@@ -89,6 +92,7 @@ export const createDemoCommand = (ctx: CliContext) => defineCommand({
       }
       say(`== dftfs demo in ${work}: nats-server at ${nats.url}, cluster ${cluster}`);
       const homes: string[] = [];
+      const logs: string[] = [];
       await Promise.all(Array.from({ length: nWorkers }, async (_, i) => {
         const home = path.join(work, `worker${i + 1}`);
         const mnt = path.join(home, 'mnt');
@@ -98,6 +102,8 @@ export const createDemoCommand = (ctx: CliContext) => defineCommand({
         children.push(child);
         await new Promise<void>((resolve, reject) => {
           let text = '';
+          child.stdout!.on('data', (b) => { logs[i] = tail((logs[i] ?? '') + b); });
+          child.stderr!.on('data', (b) => { logs[i] = tail((logs[i] ?? '') + b); });
           const timer = setTimeout(() => reject(new Error(`worker ${i + 1} did not start: ${text}`)), WORKER_START_MS);
           child.stdout!.on('data', (b) => { text += b; if (/^agent /m.test(text)) { clearTimeout(timer); resolve(); } });
           child.stderr!.on('data', (b) => { text += b; });
@@ -132,6 +138,7 @@ export const createDemoCommand = (ctx: CliContext) => defineCommand({
         status = 0;
       } else {
         say(`outputs DIFFER: ${differ.slice(0, 10).join(', ') || '(none)'}; drive exit ${summary.status}, local exit ${localStatus}`);
+        for (const [i, text] of logs.entries()) if (text) ctx.io.stderr.write(`-- worker${i + 1} log (last ${LOG_TAIL_BYTES} bytes):\n${text}\n`);
       }
     } finally {
       process.off('SIGINT', stopAll);

@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import net from 'node:net';
@@ -62,6 +62,8 @@ interface Pending {
   job: Job;
   worker: string;
   acceptedMs: number;
+  /** Its result arrived and its outputs are being brought home: not lost, whatever heartbeats say. */
+  landing?: boolean;
   resolve: (r: JobResult) => void;
 }
 
@@ -90,6 +92,11 @@ export class Driver {
   private readonly results: Array<{ job: Job; result: JobResult }> = [];
   private readonly summary = { jobs: 0, local: 0, rerun: 0, outputBytes: 0, perWorker: new Map<string, number>(), jobMs: [] as number[] };
   private warnedLocal = false;
+  private make: ChildProcess | undefined;
+  /** Shims waiting for their job's status (killed with make on Ctrl-C or SIGTERM). */
+  private readonly shims = new Set<number>();
+  private interrupted: NodeJS.Signals | undefined;
+  private readonly onSignal = (signal: NodeJS.Signals) => this.interrupt(signal);
 
   constructor(private readonly o: DriveOptions) {}
 
@@ -99,6 +106,8 @@ export class Driver {
 
   async run(): Promise<DriveSummary> {
     this.startedMs = performance.now();
+    process.on('SIGINT', this.onSignal);
+    process.on('SIGTERM', this.onSignal);
     this.agent = await Agent.start({ ...this.o.agent, origin: true });
     try {
       this.publisher = new TreePublisher(this.agent, this.o.dir, this.o.index);
@@ -139,6 +148,7 @@ export class Driver {
     const args = [`SHELL=${this.shim}`, ...MAKE_EVALS.map((e) => `--eval=${e}`), ...this.o.makeArgs];
     return new Promise((resolve, reject) => {
       const child = spawn(this.o.make ?? 'make', args, { cwd: this.o.dir, stdio: 'inherit', env: { ...process.env, DFTFS_DRIVE_DIR: this.runDir } });
+      this.make = child;
       child.on('error', (err) => reject(new DftfsError('ERR_DFTFS_UNAVAILABLE', `could not run make: ${err.message}`, { hint: 'install GNU make (Debian package make)' })));
       child.on('exit', (code, signal) => resolve(code ?? (signal ? 128 + (os.constants.signals[signal] ?? 0) : 1)));
     });
@@ -151,6 +161,7 @@ export class Driver {
     let status = 1;
     let stdout: Buffer = Buffer.alloc(0);
     let stderr: Buffer = Buffer.alloc(0);
+    this.shims.add(pid);
     try {
       const job = await this.jobFromProc(pid);
       const r = job ? await this.runJob(job) : await this.runLocalFromProc(pid);
@@ -167,6 +178,8 @@ export class Driver {
       this.summary.jobMs.push(performance.now() - t0);
     } catch (err) {
       log.debug('shim', String(pid), 'gone:', (err as Error).message);
+    } finally {
+      this.shims.delete(pid);
     }
   }
 
@@ -218,6 +231,7 @@ export class Driver {
     job.generation = this.publisher.current;
     for (;;) {
       const worker = await this.pickWorker(job);
+      if (this.interrupted) throw new DftfsError('ERR_DFTFS_CLOSED', `interrupted (${this.interrupted})`);
       if (!worker) {
         if (this.o.noLocal) throw new DftfsError('ERR_DFTFS_UNAVAILABLE', 'no worker is connected (and --no-local was given)');
         if (!this.warnedLocal) this.o.warn('no worker is connected: running jobs on the driver');
@@ -238,7 +252,7 @@ export class Driver {
   private async pickWorker(job: Job): Promise<string | undefined> {
     const deadline = this.startedMs + FIRST_WORKER_WAIT_MS;
     const inputs = job.prereqs.map((p) => this.producedOn.get(path.posix.normalize(path.posix.join(job.cwd, p)))).filter((x) => x !== undefined);
-    for (;;) {
+    while (!this.interrupted) {
       const busy = new Map<string, number>();
       for (const p of this.pending.values()) busy.set(p.worker, (busy.get(p.worker) ?? 0) + 1);
       const candidates = this.workers.live().filter((w) => (busy.get(w.worker) ?? 0) < w.slots);
@@ -252,6 +266,7 @@ export class Driver {
       if (this.workers.live().length === 0 && performance.now() > deadline) return undefined;
       await this.workers.changed(WATCHDOG_MS);
     }
+    return undefined;
   }
 
   private async onResult(raw: Record<string, unknown>): Promise<Record<string, unknown>> {
@@ -262,7 +277,8 @@ export class Driver {
       return { ok: false, error: (err as Error).message };
     }
     const p = this.pending.get(result.id);
-    if (!p || p.job.attempt !== result.attempt || p.worker !== result.worker) return { ok: false, stale: true };
+    if (!p || p.landing || p.job.attempt !== result.attempt || p.worker !== result.worker) return { ok: false, stale: true };
+    p.landing = true;
     try {
       // Jobs that overlapped on one worker both report a file: bring each version home once.
       const fresh = result.outputs.filter((o) => o.type !== 'reg' || this.applied.get(o.name) !== o.desc.digest);
@@ -292,7 +308,8 @@ export class Driver {
   /** Jobs of a worker that stopped beating (or forgot them) are run again elsewhere. */
   private checkWorkers(): void {
     for (const [id, p] of this.pending) {
-      if (this.workers.lostJob(p.worker, id, p.acceptedMs)) {
+      // A job whose outputs are on their way is settled by onResult: a fetch from a dead worker fails.
+      if (!p.landing && this.workers.lostJob(p.worker, id, p.acceptedMs)) {
         log.debug('worker', p.worker, 'lost job', id);
         this.pending.delete(id);
         p.resolve({ id, attempt: p.job.attempt, worker: '', host: '', status: 1, stdout: '', stderr: '', outputs: [], reads: [], alone: false, ms: 0 });
@@ -327,7 +344,33 @@ export class Driver {
     return out;
   }
 
+  /**
+   * Ctrl-C or SIGTERM: make and the shims waiting for jobs get the signal (a terminal's Ctrl-C
+   * already reached them; a SIGTERM to dftfs alone did not), no job is sent any more, and make
+   * ends the way it does when interrupted: partial targets deleted, exit status 128+signal.
+   * Jobs already running on workers finish there; their results are not taken.
+   */
+  interrupt(signal: NodeJS.Signals = 'SIGTERM'): void {
+    if (this.interrupted) return;
+    this.interrupted = signal;
+    this.o.warn(`${signal}: stopping make`);
+    for (const pid of [this.make?.pid, ...this.shims]) {
+      if (pid === undefined) continue;
+      try {
+        process.kill(pid, signal);
+      } catch {
+        // Already gone.
+      }
+    }
+    for (const [id, p] of this.pending) {
+      this.pending.delete(id);
+      p.resolve({ id, attempt: p.job.attempt, worker: '', host: '', status: 1, stdout: '', stderr: '', outputs: [], reads: [], alone: false, ms: 0 });
+    }
+  }
+
   private async close(): Promise<void> {
+    process.off('SIGINT', this.onSignal);
+    process.off('SIGTERM', this.onSignal);
     clearInterval(this.watchdog);
     this.fifo?.destroy();
     if (this.runDir) await fsp.rm(this.runDir, { recursive: true, force: true });

@@ -22,6 +22,8 @@ const RESULT_TIMEOUT_MS = 120_000;
 /** Releases of a finished job's files arrive within microseconds to milliseconds of its exit. */
 const RELEASE_WAIT_MS = 100;
 const TARGET_RELEASE_WAIT_MS = 2000;
+/** How long close() waits for killed jobs to exit before unmounting anyway. */
+const JOB_STOP_WAIT_MS = 3000;
 
 interface Running {
   job: Job;
@@ -36,6 +38,8 @@ interface Running {
  */
 export class Worker {
   private readonly running = new Map<string, Running>();
+  /** Finished jobs whose result the driver has not acknowledged yet: still listed as ours. */
+  private readonly reporting = new Set<string>();
   /** The upper layer's change number of each output when it was reported to the driver. */
   private readonly reportedSeq = new Map<string, number>();
   private fuseFdList: number[] | undefined;
@@ -43,6 +47,9 @@ export class Worker {
   private readonly pool = new HashPool(Math.max(1, Math.min(2, os.availableParallelism())));
   private heartbeat: NodeJS.Timeout | undefined;
   private closed = false;
+  /** Aborted on close: every running job's process group gets SIGTERM. */
+  private readonly stopping = new AbortController();
+  private readonly execs = new Set<Promise<Captured>>();
   jobsRun = 0;
 
   constructor(private readonly mount: TreeMount, readonly slots: number) {}
@@ -81,7 +88,7 @@ export class Worker {
     this.settleIfIdle();
     const { agent } = this.mount;
     agent.bus.publish(agent.bus.subject('worker', 'status'), {
-      worker: this.id, key: this.key, host: agent.hostId, slots: this.slots, running: [...this.running.keys()], generation: this.mount.generation,
+      worker: this.id, key: this.key, host: agent.hostId, slots: this.slots, running: [...this.running.keys(), ...this.reporting], generation: this.mount.generation,
     });
   }
 
@@ -102,6 +109,8 @@ export class Worker {
       }));
       const mark = this.mount.upper.mark();
       const { status, stdout, stderr } = await this.exec(job);
+      // Killed because this worker is stopping: no result, so the driver runs the job elsewhere.
+      if (this.closed) return;
       entry.alone &&= this.running.size === 1;
       await this.releasesOf(job, mark);
       const outputs = await this.collect(mark);
@@ -115,6 +124,9 @@ export class Worker {
         stderr: Buffer.from(`dftfs worker ${this.id}: ${(err as Error).message}\n`).toString('base64'), outputs: [], reads: [], alone: false, ms: performance.now() - started,
       };
     } finally {
+      // Until the driver has taken its outputs (which can take longer than a heartbeat), the job
+      // stays in the heartbeat's list, or the driver would take it for lost and run it again.
+      if (!this.closed) this.reporting.add(job.id);
       this.running.delete(job.id);
     }
     this.jobsRun++;
@@ -126,6 +138,8 @@ export class Worker {
       if (typeof ack.generation === 'number') this.settle(result.outputs, ack.generation);
     } catch (err) {
       log.debug('driver did not take the result of', job.id, (err as Error).message);
+    } finally {
+      this.reporting.delete(job.id);
     }
     this.beat();
   }
@@ -138,7 +152,11 @@ export class Worker {
     // it would keep a dead worker's FUSE connection alive and hang on it forever. bash, because
     // dash cannot name descriptors above 9.
     const close = this.fuseFds().map((fd) => `${fd}>&-`).join(' ');
-    return runCaptured(['-c', `cd "$0" && exec /bin/sh "$@" ${close}`, cwd, ...job.argv], { shell: '/bin/bash', cwd: '/', env: { ...job.env, PWD: cwd, DFTFS_WORKER: this.id }, maxBytes: MAX_OUTPUT_BYTES });
+    const run = runCaptured(['-c', `cd "$0" && exec /bin/sh "$@" ${close}`, cwd, ...job.argv], {
+      shell: '/bin/bash', cwd: '/', env: { ...job.env, PWD: cwd, DFTFS_WORKER: this.id }, maxBytes: MAX_OUTPUT_BYTES, abort: this.stopping.signal,
+    });
+    this.execs.add(run);
+    return run.finally(() => this.execs.delete(run));
   }
 
   /** This process's descriptors open on /dev/fuse. */
@@ -221,9 +239,12 @@ export class Worker {
     this.toSettle = later;
   }
 
+  /** Stops taking jobs and ends the running ones (they hold the mount busy); the driver re-runs them elsewhere. */
   async close(): Promise<void> {
     this.closed = true;
     clearInterval(this.heartbeat);
+    this.stopping.abort();
+    await Promise.race([Promise.all(this.execs), new Promise((r) => setTimeout(r, JOB_STOP_WAIT_MS))]);
     await this.pool.close();
   }
 }
