@@ -282,11 +282,11 @@ export class Agent {
     });
     for (;;) {
       if (this.store.has(desc.digest)) return result('present');
-      const mine = await this.locks.tryAcquire({ pid: process.pid, agent: this.id, object: desc.digest, size: desc.size, startedMs: Date.now() });
+      const mine = this.locks.tryAcquire({ pid: process.pid, agent: this.id, object: desc.digest, size: desc.size, startedMs: Date.now() });
       if (!mine) {
         // Another agent of this host is downloading it: wait for it to land, then share it.
         while (!this.store.has(desc.digest)) {
-          const holder = await this.locks.read(desc.digest);
+          const holder = this.locks.read(desc.digest);
           if (!holder) break;
           await new Promise((r) => setTimeout(r, LOCAL_WAIT_POLL_MS));
         }
@@ -295,7 +295,7 @@ export class Agent {
       }
       // Another agent of this host may have landed it between the check above and the lock.
       if (this.store.has(desc.digest)) {
-        await this.locks.release(desc.digest);
+        this.locks.release(desc.digest);
         return result('host');
       }
       const partial = await new PartialObject(this.store, desc).open();
@@ -330,7 +330,7 @@ export class Agent {
         throw err;
       } finally {
         this.partials.delete(desc.digest);
-        await this.locks.release(desc.digest);
+        this.locks.release(desc.digest);
       }
     }
   }
@@ -402,6 +402,7 @@ export class Agent {
       await this.server?.close();
       for (const c of this.clients.values()) void c.then((x) => x.close(), () => undefined);
       for (const p of this.partials.values()) await p.abort();
+      this.locks.close();
       await this.bus?.close();
       await this.embedded?.stop();
     })();

@@ -5,7 +5,14 @@ import type { ObjectStore } from '../store/index.js';
 import type { ObjectDesc } from './object-desc.js';
 
 /**
- * An object being received: a temp file in the store, filled chunk by chunk in any order. A chunk
+ * Objects up to this size are received in memory and written to the store once, when complete:
+ * a temp file per small object (create, truncate, write, close) cost more than its bytes.
+ */
+export const IN_MEMORY_MAX_BYTES = 256 * 1024;
+
+/**
+ * An object being received: a temp file in the store (or a buffer, for a small object), filled
+ * chunk by chunk in any order. A chunk
  * is written only after its digest checks out, and from then on it can be served to other peers
  * (the swarm grows while the transfer runs). The whole-file digest advances over the contiguous
  * prefix as chunks land, so completing costs no second pass when chunks arrive in order.
@@ -15,6 +22,7 @@ export class PartialObject {
   private readonly present: boolean[];
   private count = 0;
   private fd: fsp.FileHandle | undefined;
+  private mem: Buffer | undefined;
   private readonly whole: Hasher = createHasher();
   private hashedUpTo = 0;
   private hashing: Promise<void> = Promise.resolve();
@@ -27,6 +35,10 @@ export class PartialObject {
   }
 
   async open(): Promise<this> {
+    if (this.desc.size <= IN_MEMORY_MAX_BYTES) {
+      this.mem = Buffer.alloc(this.desc.size);
+      return this;
+    }
     this.fd = await fsp.open(this.tmp, 'w+', 0o644);
     await this.fd.truncate(this.desc.size);
     return this;
@@ -59,7 +71,8 @@ export class PartialObject {
     const actual = digestBytes(bytes);
     if (bytes.length !== c.chunkSize || actual !== c.chunkDigest) throw digestMismatch(`chunk ${i} of ${this.desc.digest}`, c.chunkDigest, actual);
     if (this.present[i]) return;
-    await this.fd!.write(bytes, 0, bytes.length, c.chunkOffset);
+    if (this.mem) bytes.copy(this.mem, c.chunkOffset);
+    else await this.fd!.write(bytes, 0, bytes.length, c.chunkOffset);
     this.present[i] = true;
     this.count++;
     this.bytesReceived += bytes.length;
@@ -83,6 +96,7 @@ export class PartialObject {
   async read(i: number): Promise<Buffer> {
     if (!this.present[i]) throw new DftfsError('ERR_DFTFS_NOT_FOUND', `chunk ${i} not received yet`);
     const c = this.desc.chunks[i]!;
+    if (this.mem) return Buffer.from(this.mem.subarray(c.chunkOffset, c.chunkOffset + c.chunkSize));
     const buf = Buffer.allocUnsafe(c.chunkSize);
     await this.fd!.read(buf, 0, c.chunkSize, c.chunkOffset);
     return buf;
@@ -99,6 +113,7 @@ export class PartialObject {
 
   /** Reads bytes whose chunks are all present (a mount serving a read before the whole file is here). */
   async readAt(buf: Buffer, len: number, pos: number): Promise<number> {
+    if (this.mem) return this.mem.copy(buf, 0, pos, Math.min(pos + len, this.mem.length));
     if (!this.fd) throw new DftfsError('ERR_DFTFS_CLOSED', `object ${this.desc.digest} is no longer partial`);
     const { bytesRead } = await this.fd.read(buf, 0, len, pos);
     return bytesRead;
@@ -131,12 +146,18 @@ export class PartialObject {
       await this.abort();
       throw digestMismatch(`object ${this.desc.digest}`, this.desc.digest, actual);
     }
+    if (this.mem) {
+      await this.store.putVerified(this.mem, this.desc.digest);
+      this.mem = undefined;
+      return;
+    }
     await this.fd!.close();
     this.fd = undefined;
     await this.store.commit(this.tmp, this.desc.digest);
   }
 
   async abort(): Promise<void> {
+    this.mem = undefined;
     await this.fd?.close().catch(() => undefined);
     this.fd = undefined;
     await fsp.rm(this.tmp, { force: true });

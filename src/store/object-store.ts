@@ -80,6 +80,28 @@ export class ObjectStore {
   }
 
   /**
+   * Stores a small object held in memory whose digest the caller has verified: one write and a
+   * rename (no hashing again, no mkdir or chmod unless needed; each is a thread-pool round trip).
+   */
+  async putVerified(bytes: Uint8Array, digest: Digest): Promise<boolean> {
+    const dest = this.objectPath(digest);
+    if (this.has(digest)) return false;
+    const tmp = this.tempPath();
+    try {
+      await fsp.writeFile(tmp, bytes, { mode: OBJECT_MODE });
+      await fsp.rename(tmp, dest).catch(async (err: unknown) => {
+        if (errnoCode(err) !== 'ENOENT') throw err;
+        await fsp.mkdir(path.dirname(dest), { recursive: true }); // the first object of its directory
+        await fsp.rename(tmp, dest);
+      });
+    } catch (err) {
+      await fsp.rm(tmp, { force: true });
+      throw err;
+    }
+    return true;
+  }
+
+  /**
    * Stores a stream, hashing as it writes; the object appears only if the digest matches
    * `expected` (when given). Memory stays bounded whatever the size.
    */

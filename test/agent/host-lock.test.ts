@@ -1,0 +1,35 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { test } from 'node:test';
+import { HostLocks } from '../../src/agent/host-lock.js';
+import { tempDir } from '../helpers.js';
+
+const OBJ = `blake3:${'ab'.repeat(32)}` as const;
+
+test('host locks: one holder per object per store, kept in /dev/shm; a dead holder\'s lock is taken over', async (t) => {
+  const dir = tempDir(t);
+  const storeA = path.join(dir, 'a/store');
+  const a1 = new HostLocks(storeA);
+  const a2 = new HostLocks(storeA);
+  const b = new HostLocks(path.join(dir, 'b/store'));
+  t.after(() => { for (const l of [a1, b]) fs.rmSync(l.dir, { recursive: true, force: true }); });
+  assert.equal(a1.dir, a2.dir, 'agents sharing a store share its locks');
+  assert.notEqual(a1.dir, b.dir, 'another store has its own');
+  assert.ok(a1.dir.startsWith('/dev/shm/dftfs-locks-'), a1.dir);
+
+  const holder = spawn('sleep', ['30']);
+  t.after(() => holder.kill('SIGKILL'));
+  const info = (pid: number, agent: string) => ({ pid, agent, object: OBJ, size: 1, startedMs: Date.now() });
+  assert.equal(a1.tryAcquire(info(holder.pid!, 'other-process')), true);
+  assert.equal(a2.tryAcquire(info(process.pid, 'me')), false, 'a live process holds it');
+  assert.equal(b.tryAcquire(info(process.pid, 'me')), true, 'locks of another store are separate');
+  assert.deepEqual((await a2.list()).map((l) => l.agent), ['other-process'], 'dftfs status sees the transfer');
+  holder.kill('SIGKILL');
+  await new Promise((r) => holder.once('exit', r));
+  assert.equal(a2.tryAcquire(info(process.pid, 'me')), true, 'the dead holder\'s lock is stale');
+  a2.release(OBJ);
+  a2.release(OBJ); // twice is harmless
+  assert.equal(a1.read(OBJ), undefined);
+});
