@@ -17,6 +17,7 @@ const SCENARIOS: Record<string, { load: () => Promise<Scenario>; about: string }
   reindex: { load: () => import('./scenarios/reindex.js'), about: 're-index after one change (local)' },
   'mount-local': { load: () => import('./scenarios/mount-local.js'), about: 'mount read speed vs a passthrough, TTFB/TTLB, metadata walk (loopback)' },
   'make-overhead': { load: () => import('./scenarios/make-overhead.js'), about: 'per-job overhead of dftfs drive (loopback)' },
+  'agent-rss': { load: () => import('./scenarios/agent-rss.js'), about: 'peak RSS of agents moving one 1 GiB file: get, mount, serve (loopback) [--mib 1024]' },
   'make-parallel': { load: () => import('./scenarios/make-parallel.js'), about: 'parallel efficiency of a sleep-bound build (loopback)' },
   broadcast: { load: () => import('./scenarios/broadcast.js'), about: 'one big file to N workers: dftfs vs NFS, TakTuk, scp (simulated cluster) [--workers 2,4 --size 200m --rate 400mbit --systems …]' },
   tree: { load: () => import('./scenarios/tree.js'), about: 'many small files or a mixed tree to N workers (simulated cluster) [--kind small|mixed --workers 2,4 --rate 400mbit]' },

@@ -102,7 +102,8 @@ export async function run(opts: ScenarioOptions): Promise<void> {
     `per-file round trips make every system slower than that). dftfs: \`dftfs mount\` started on each worker then \`cp -a\` ` +
     `of the mount (mount start-up counted); NFS: nfs-ganesha (NFSv4), each worker copies with nfs-tree (libnfs, one process); ` +
     `TakTuk \`broadcast put\` of the directory; scp -r (trees without symlinks only: it copies what a symlink points to) and ` +
-    `\`tar c | ssh host tar x\` from host 0 to every worker at once. All hosts share this 2-core machine.\n\n` +
+    `\`tar c | ssh host tar x\` from host 0 to every worker at once. All hosts share this 2-core machine. ` +
+    `Systems run: ${systems.join(', ')} (\`--systems\`).\n\n` +
     `${markdownTable(comparisonTable(runs, floor))}\n`;
   const svg = lineChartSvg(`${what} at ${rate} per link`, 'workers', 'seconds (last worker done)', seriesByWorkers(runs, floor));
   writeResult(name, md, { machine: machine(), kind, files: shape.files.length, bytes, rate, floorSeconds: floor(), runs }, svg);
