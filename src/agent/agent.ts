@@ -402,7 +402,6 @@ export class Agent {
       await this.server?.close();
       for (const c of this.clients.values()) void c.then((x) => x.close(), () => undefined);
       for (const p of this.partials.values()) await p.abort();
-      this.locks.close();
       await this.bus?.close();
       await this.embedded?.stop();
     })();

@@ -26,22 +26,42 @@ function alive(pid: number): boolean {
 /** Where lock files live: a RAM file system when the host has one (see HostLocks). */
 const SHM = '/dev/shm';
 
+/** Names the store a lock directory belongs to (its real path). */
+const STORE_MARK = '.store';
+
 /**
  * The lock directory of a store: `/dev/shm/dftfs-locks-<key>`, the key naming the store (its real
  * path, device and inode, so every agent sharing the store finds the same one), or
- * `<store>/locks` where /dev/shm is missing or not writable.
+ * `<store>/locks` where /dev/shm is missing or not writable. Lock directories of stores that no
+ * longer exist (a deleted DFTFS_HOME, a test's temp dir) are removed on the way.
  */
 export function lockDirOf(storeRoot: string): string {
   fs.mkdirSync(storeRoot, { recursive: true });
-  const st = fs.statSync(storeRoot);
-  const key = createHash('sha256').update(`${fs.realpathSync(storeRoot)}\0${st.dev}\0${st.ino}`).digest('hex').slice(0, 24);
+  const real = fs.realpathSync(storeRoot);
+  const st = fs.statSync(real);
+  const key = createHash('sha256').update(`${real}\0${st.dev}\0${st.ino}`).digest('hex').slice(0, 24);
   try {
     fs.accessSync(SHM, fs.constants.W_OK);
+    removeOrphanLockDirs();
     const dir = path.join(SHM, `dftfs-locks-${key}`);
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    fs.writeFileSync(path.join(dir, STORE_MARK), real);
     return dir;
   } catch {
     return path.join(storeRoot, 'locks');
+  }
+}
+
+function removeOrphanLockDirs(): void {
+  for (const name of fs.readdirSync(SHM)) {
+    if (!name.startsWith('dftfs-locks-')) continue;
+    const dir = path.join(SHM, name);
+    try {
+      const store = fs.readFileSync(path.join(dir, STORE_MARK), 'utf8');
+      if (!fs.existsSync(store)) fs.rmSync(dir, { recursive: true, force: true });
+    } catch {
+      // Not ours to judge (no mark yet: being created) or removed meanwhile.
+    }
   }
 }
 
@@ -77,7 +97,7 @@ export class HostLocks {
         return true;
       } catch (err) {
         if (errnoCode(err) === 'ENOENT') {
-          fs.mkdirSync(this.dir, { recursive: true, mode: 0o700 }); // removed by close() of the last other agent
+          fs.mkdirSync(this.dir, { recursive: true, mode: 0o700 }); // removed meanwhile (its store was deleted and re-created)
           continue;
         }
         if (errnoCode(err) !== 'EEXIST') throw err;
@@ -106,19 +126,11 @@ export class HostLocks {
     }
   }
 
-  /** Removes the lock directory if no lock is left in it (the last agent of the store to stop). */
-  close(): void {
-    try {
-      fs.rmdirSync(this.dir);
-    } catch {
-      // Locks of other agents remain (or it is gone already).
-    }
-  }
-
   /** Every lock held by a live process: the host's transfers in progress. */
   async list(): Promise<LockInfo[]> {
     const out: LockInfo[] = [];
     for (const name of await fsp.readdir(this.dir).catch(() => [] as string[])) {
+      if (name === STORE_MARK) continue;
       try {
         const info = JSON.parse(await fsp.readFile(path.join(this.dir, name), 'utf8')) as LockInfo;
         if (alive(info.pid)) out.push(info);

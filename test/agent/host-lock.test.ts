@@ -32,4 +32,10 @@ test('host locks: one holder per object per store, kept in /dev/shm; a dead hold
   a2.release(OBJ);
   a2.release(OBJ); // twice is harmless
   assert.equal(a1.read(OBJ), undefined);
+
+  fs.rmSync(path.join(dir, 'b'), { recursive: true });
+  assert.ok(fs.existsSync(b.dir));
+  const again = new HostLocks(storeA);
+  assert.equal(again.dir, a1.dir);
+  assert.ok(!fs.existsSync(b.dir), 'the lock directory of a deleted store is removed when an agent starts');
 });
