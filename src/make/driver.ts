@@ -239,6 +239,7 @@ export class Driver {
         return this.runLocal(job.argv, job.env, path.join(this.o.dir, job.cwd));
       }
       const result = await new Promise<JobResult>((resolve) => this.pending.set(job.id, { job, worker, acceptedMs: performance.now(), resolve }));
+      if (this.interrupted) throw new DftfsError('ERR_DFTFS_CLOSED', `interrupted (${this.interrupted})`);
       if (result.worker === '') {
         this.summary.rerun++;
         job.attempt++;
