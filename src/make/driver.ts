@@ -313,7 +313,7 @@ export class Driver {
       if (!p.landing && this.workers.lostJob(p.worker, id, p.acceptedMs)) {
         log.debug('worker', p.worker, 'lost job', id);
         this.pending.delete(id);
-        p.resolve({ id, attempt: p.job.attempt, worker: '', host: '', status: 1, stdout: '', stderr: '', outputs: [], reads: [], alone: false, ms: 0 });
+        p.resolve(noResult(id, p.job.attempt));
       }
     }
   }
@@ -365,7 +365,7 @@ export class Driver {
     }
     for (const [id, p] of this.pending) {
       this.pending.delete(id);
-      p.resolve({ id, attempt: p.job.attempt, worker: '', host: '', status: 1, stdout: '', stderr: '', outputs: [], reads: [], alone: false, ms: 0 });
+      p.resolve(noResult(id, p.job.attempt));
     }
   }
 
@@ -378,6 +378,9 @@ export class Driver {
     await this.agent?.close();
   }
 }
+
+/** What a pending job resolves to when no worker will report it (lost, or the drive interrupted). */
+const noResult = (id: string, attempt: number): JobResult => ({ id, attempt, worker: '', host: '', status: 1, stdout: '', stderr: '', outputs: [], reads: [], alone: false, ms: 0 });
 
 /** Writes to a shim's reply FIFO without blocking a thread: retries until the shim has it open for reading. */
 async function writeFifo(file: string, text: string): Promise<void> {
