@@ -21,6 +21,8 @@ declare module 'fuse-native' {
     readonly mnt: string;
     mount(cb: (err: Error | null) => void): void;
     unmount(cb: (err: Error | null) => void): void;
+    /** The `-o…` argument handed to libfuse (private to fuse-native; dftfs extends it). */
+    _fuseOptions(): string;
     static unmount(mnt: string, cb: (err: Error | null) => void): void;
   }
   export default Fuse;

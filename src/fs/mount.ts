@@ -63,6 +63,22 @@ export async function cleanStaleMount(mountpoint: string): Promise<boolean> {
   });
 }
 
+/**
+ * Bytes the kernel may hand one FUSE write. Without `big_writes` libfuse 2 takes writes a page
+ * (4 KiB) at a time: a job writing a 256 KiB output cost 64 round trips through this process.
+ * 128 KiB is the most a libfuse 2 mount gets (the kernel's 32 pages per request).
+ */
+export const MAX_WRITE_BYTES = 128 * 1024;
+
+/** fuse-native 2.2.6 has no option for big_writes: its `-o` list is extended here (see native-notes/fuse.md). */
+class DftfsFuse extends Fuse {
+  override _fuseOptions(): string {
+    const base = super._fuseOptions();
+    const ours = `big_writes,max_write=${MAX_WRITE_BYTES}`;
+    return base ? `${base},${ours}` : `-o${ours}`;
+  }
+}
+
 /** A live FUSE mount of dftfs ops. `unmount()` is idempotent. */
 export class FuseMount {
   private unmounting: Promise<void> | undefined;
@@ -75,7 +91,7 @@ export class FuseMount {
     const st = await fsp.stat(at).catch(() => undefined);
     if (!st) throw new DftfsError('ERR_DFTFS_NOT_FOUND', `mount point ${at} does not exist`, { hint: `create it: mkdir -p ${at}` });
     if (!st.isDirectory()) throw new DftfsError('ERR_DFTFS_NOT_A_DIRECTORY', `mount point ${at} is not a directory`);
-    const fuse = new Fuse(at, ops, {
+    const fuse = new DftfsFuse(at, ops, {
       fsname: 'dftfs',
       subtype: 'dftfs',
       // The kernel checks permission bits from getattr, so EACCES needs no code of ours.

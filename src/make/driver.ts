@@ -118,6 +118,7 @@ export class Driver {
       // outputs of many jobs come home in parallel and their publications fold into one.
       bus.subscribe(bus.subject('driver', this.key, 'result'), (b, reply) => void this.onResult(b).then(reply));
       await bus.flush();
+      bus.publish(bus.subject('worker', 'ping'), {});
       await this.openQueue();
       this.watchdog = setInterval(() => this.checkWorkers(), WATCHDOG_MS);
       const status = await this.runMake();
@@ -164,7 +165,9 @@ export class Driver {
     this.shims.add(pid);
     try {
       const job = await this.jobFromProc(pid);
+      if (job) log.debug('job', job.id, 'read from /proc at', Math.round(performance.now() - t0), 'ms');
       const r = job ? await this.runJob(job) : await this.runLocalFromProc(pid);
+      if (job) log.debug('job', job.id, 'status to make at', Math.round(performance.now() - t0), 'ms');
       status = r.status;
       stdout = Buffer.from(r.stdout, 'base64');
       stderr = Buffer.from(r.stderr, 'base64');
@@ -230,7 +233,9 @@ export class Driver {
     }
     job.generation = this.publisher.current;
     for (;;) {
+      const tp = performance.now();
       const worker = await this.pickWorker(job);
+      log.debug('job', job.id, 'offered to', worker ?? 'nobody', 'in', Math.round(performance.now() - tp), 'ms');
       if (this.interrupted) throw new DftfsError('ERR_DFTFS_CLOSED', `interrupted (${this.interrupted})`);
       if (!worker) {
         if (this.o.noLocal) throw new DftfsError('ERR_DFTFS_UNAVAILABLE', 'no worker is connected (and --no-local was given)');
@@ -280,6 +285,7 @@ export class Driver {
     const p = this.pending.get(result.id);
     if (!p || p.landing || p.job.attempt !== result.attempt || p.worker !== result.worker) return { ok: false, stale: true };
     p.landing = true;
+    const tr = performance.now();
     try {
       // Jobs that overlapped on one worker both report a file: bring each version home once.
       const fresh = result.outputs.filter((o) => o.type !== 'reg' || this.applied.get(o.name) !== o.desc.digest);
@@ -291,7 +297,9 @@ export class Driver {
         if (o.type === 'reg') this.producedOn.set(o.name, { host: result.host, size: o.desc.size });
       }
       this.summary.outputBytes += applied.bytes;
+      log.debug('job', result.id, 'outputs home at', Math.round(performance.now() - tr), 'ms');
       const generation = fresh.length ? (await this.publisher.publish()).generation : this.publisher.current;
+      log.debug('job', result.id, 'published at', Math.round(performance.now() - tr), 'ms');
       this.pending.delete(result.id);
       this.summary.perWorker.set(result.worker, (this.summary.perWorker.get(result.worker) ?? 0) + 1);
       this.results.push({ job: p.job, result });

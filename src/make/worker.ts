@@ -68,6 +68,8 @@ export class Worker {
       reply({ ok: true });
       void this.run(job, String(b.driver));
     });
+    // A driver starting asks every worker for its status at once rather than waiting up to a heartbeat.
+    bus.subscribe(bus.subject('worker', 'ping'), () => this.beat());
     this.mount.openListeners.add((name, write) => {
       if (write) return;
       for (const r of this.running.values()) r.reads.add(name);
@@ -101,19 +103,24 @@ export class Worker {
     let result: JobResult;
     try {
       const view = await this.mount.follower.waitForGeneration(job.generation, GENERATION_WAIT_MS);
+      log.debug('job', job.id, 'has its generation at', Math.round(performance.now() - started), 'ms');
       // Prefetch every prerequisite the tree holds, all at once, before the recipe asks for them.
       await Promise.all(job.prereqs.map((p) => {
         const e = view.get(path.posix.normalize(path.posix.join(job.cwd, p)));
         const hints = this.mount.follower.originAddr ? [this.mount.follower.originAddr] : [];
         return e?.type === 'reg' && e.size ? this.mount.agent.fetch(descOf(e), { hints }).catch(() => undefined) : undefined;
       }));
+      log.debug('job', job.id, 'prefetched at', Math.round(performance.now() - started), 'ms');
       const mark = this.mount.upper.mark();
       const { status, stdout, stderr } = await this.exec(job);
       // Killed because this worker is stopping: no result, so the driver runs the job elsewhere.
       if (this.closed) return;
       entry.alone &&= this.running.size === 1;
+      log.debug('job', job.id, 'ran at', Math.round(performance.now() - started), 'ms');
       await this.releasesOf(job, mark);
+      log.debug('job', job.id, 'files released at', Math.round(performance.now() - started), 'ms');
       const outputs = await this.collect(mark);
+      log.debug('job', job.id, 'collected at', Math.round(performance.now() - started), 'ms');
       result = {
         id: job.id, attempt: job.attempt, worker: this.id, host: this.mount.agent.hostId, status, stdout, stderr, outputs,
         reads: [...entry.reads], alone: entry.alone, ms: performance.now() - started,
@@ -135,6 +142,7 @@ export class Worker {
       const ack = await bus.request(bus.subject('driver', driver, 'result'), result, RESULT_TIMEOUT_MS);
       // The driver holds the outputs now: once this view has its generation, drop the upper
       // copies so later versions from other workers show through.
+      log.debug('job', job.id, 'result acknowledged at', Math.round(performance.now() - started), 'ms');
       if (typeof ack.generation === 'number') this.settle(result.outputs, ack.generation);
     } catch (err) {
       log.debug('driver did not take the result of', job.id, (err as Error).message);
