@@ -1,5 +1,6 @@
 import type { Digest } from '../hash/index.js';
-import type { IndexResult } from '../indexer/index.js';
+import { updateToc, type IndexResult, type KnownContent, type StateRecord } from '../indexer/index.js';
+import type { Toc } from '../toc/index.js';
 import type { Agent } from './agent.js';
 
 export interface Published {
@@ -7,48 +8,88 @@ export interface Published {
   root: Digest;
   /** Digest of the TOC object announced (absent when nothing changed). */
   tocDigest?: Digest;
-  result: IndexResult;
+  toc: Toc;
   /** False when the tree had not changed since the last publication (nothing announced). */
   changed: boolean;
 }
 
+/** Paths the caller itself changed, with the content of the regular files it wrote. */
+export interface KnownChanges {
+  names: Iterable<string>;
+  known: ReadonlyMap<string, KnownContent>;
+}
+
+interface Wanted {
+  /** Something changed that only a walk of the tree finds. */
+  full: boolean;
+  names: Set<string>;
+  known: Map<string, KnownContent>;
+}
+
 /**
- * Re-indexes a tree and announces each new version as the next generation. One publication at a
- * time; a request made while one runs is folded into the next, so a burst of outputs costs at
- * most two re-indexes.
+ * Announces each new version of a tree as the next generation. One publication at a time; a
+ * request made while one runs is folded into the next, so a burst of outputs costs at most two.
+ * A request naming the paths it changed (the make driver's outputs) updates the last TOC at those
+ * paths; one without re-indexes the tree.
  */
 export class TreePublisher {
   private generation = -1;
   private root: Digest | undefined;
+  private toc: Toc | undefined;
+  private wanted: Wanted | undefined;
   private running: Promise<Published> | undefined;
   private queued: Promise<Published> | undefined;
 
-  constructor(private readonly agent: Agent, private readonly dir: string, private readonly index: (generation: number) => Promise<IndexResult>) {}
+  constructor(
+    private readonly agent: Agent,
+    private readonly dir: string,
+    private readonly index: (generation: number) => Promise<IndexResult>,
+    /** Keeps the index state in step with a TOC updated without indexing (so the next index reuses those digests). */
+    private readonly record?: (records: ReadonlyMap<string, StateRecord | null>) => Promise<void>,
+  ) {}
 
   get current(): number {
     return this.generation;
   }
 
-  publish(): Promise<Published> {
-    if (!this.running) {
-      this.running = this.run().finally(() => { this.running = undefined; });
-      return this.running;
+  publish(changes?: KnownChanges): Promise<Published> {
+    const w = (this.wanted ??= { full: false, names: new Set(), known: new Map() });
+    if (!changes) w.full = true;
+    else {
+      for (const n of changes.names) w.names.add(n);
+      for (const [n, k] of changes.known) w.known.set(n, k);
     }
-    this.queued ??= this.running.catch(() => undefined).then(() => {
+    if (!this.running && !this.queued) return this.start();
+    this.queued ??= (this.running ?? Promise.resolve()).catch(() => undefined).then(() => {
       this.queued = undefined;
-      return this.publish();
+      return this.start();
     });
     return this.queued;
   }
 
-  private async run(): Promise<Published> {
-    const result = await this.index(this.generation + 1);
-    if (result.toc.root === this.root && this.generation >= 0) {
-      return { generation: this.generation, root: result.toc.root, result, changed: false };
+  private start(): Promise<Published> {
+    const w = this.wanted!;
+    this.wanted = undefined;
+    this.running = this.run(w).finally(() => { this.running = undefined; });
+    return this.running;
+  }
+
+  private async run(w: Wanted): Promise<Published> {
+    const generation = this.generation + 1;
+    let toc: Toc | undefined;
+    if (!w.full && this.toc) {
+      const update = updateToc(this.dir, this.toc, w.names, w.known, generation);
+      if (update) {
+        await this.record?.(update.records);
+        toc = update.toc;
+      }
     }
-    const { digest } = await this.agent.publishTree(this.dir, result.toc);
-    this.generation = result.toc.generation;
-    this.root = result.toc.root;
-    return { generation: this.generation, root: this.root, tocDigest: digest, result, changed: true };
+    toc ??= (await this.index(generation)).toc;
+    if (toc.root === this.root && this.toc) return { generation: this.generation, root: toc.root, toc: this.toc, changed: false };
+    const { digest } = await this.agent.publishTree(this.dir, toc);
+    this.generation = toc.generation;
+    this.root = toc.root;
+    this.toc = toc;
+    return { generation: this.generation, root: this.root, tocDigest: digest, toc, changed: true };
   }
 }

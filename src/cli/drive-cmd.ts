@@ -2,7 +2,8 @@ import path from 'node:path';
 import { defineCommand } from 'citty';
 import { usageError } from '../errors.js';
 import { Driver, type DriveSummary } from '../make/index.js';
-import type { CliContext } from './context.js';
+import { resolveHome, statePathFor, type CliContext } from './context.js';
+import { appendIndexJournal } from '../indexer/index.js';
 import { indexArgs, runIndex } from './index-cmd.js';
 import { agentOptions, netArgs } from './net-args.js';
 import { createReporter, formatBytes } from './output.js';
@@ -36,6 +37,7 @@ export const createDriveCommand = (ctx: CliContext) => defineCommand({
     const driver = new Driver({
       agent: agentOptions(args, ctx), dir, makeArgs, make: args.make, noLocal: args.local === false,
       index: async (generation) => runIndex(dir, { ...args, 'no-state': false }, ctx, createReporter(ctx.io, { quiet: true }), generation),
+      recordState: (records) => appendIndexJournal(statePathFor(resolveHome(args.home, ctx), dir), records),
       warn: (m) => out.warn(m),
     });
     const summary = await driver.run();

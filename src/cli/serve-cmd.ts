@@ -37,8 +37,9 @@ export const createServeCommand = (ctx: CliContext) => defineCommand({
     };
     try {
       const first = await publisher.publish();
-      const { stats, toc } = first.result;
-      for (const l of [`serving ${args.dir}: ${stats.files} files, ${formatBytes(stats.bytesTotal)}, root ${toc.root}`, `toc ${first.tocDigest}`, `generation ${first.generation}`,
+      const files = first.toc.entries.filter((e) => e.type === 'reg');
+      const bytes = files.reduce((n, e) => n + e.size!, 0);
+      for (const l of [`serving ${args.dir}: ${files.length} files, ${formatBytes(bytes)}, root ${first.root}`, `toc ${first.tocDigest}`, `generation ${first.generation}`,
         `nats ${agent.natsUrl}`, `agent ${agent.id} at ${agent.addr.ip}:${agent.addr.port}`]) say(l);
       process.on('SIGHUP', onHup);
       if (watchS) timer = setInterval(onHup, watchS * 1000);

@@ -147,8 +147,7 @@ export async function saveIndexState(file: string, state: IndexState, changes?: 
   await fsp.mkdir(path.dirname(file), { recursive: true });
   const limit = Math.max(JOURNAL_MIN_LINES, state.files.size * JOURNAL_MAX_SHARE);
   if (changes && !state.rewrite && state.journalLines + changes.size <= limit) {
-    const lines = [...changes].map(([n, r]) => JSON.stringify([n, r && toDisk(r)]) + '\n').join('');
-    await fsp.appendFile(journalPath(file), lines);
+    await appendIndexJournal(file, changes);
     state.journalLines += changes.size;
     return;
   }
@@ -164,4 +163,15 @@ export async function saveIndexState(file: string, state: IndexState, changes?: 
   await fsp.rm(journalPath(file), { force: true });
   state.journalLines = 0;
   state.rewrite = false;
+}
+
+/**
+ * Appends records to the journal of the state at `file` without loading it: a TOC updated from
+ * paths whose content is known (the make driver's outputs) keeps the index state in step. The
+ * next index folds the journal in when it has grown.
+ */
+export async function appendIndexJournal(file: string, changes: ReadonlyMap<string, StateRecord | null>): Promise<void> {
+  if (changes.size === 0) return;
+  await fsp.mkdir(path.dirname(file), { recursive: true });
+  await fsp.appendFile(journalPath(file), [...changes].map(([n, r]) => JSON.stringify([n, r && toDisk(r)]) + '\n').join(''));
 }

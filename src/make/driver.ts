@@ -7,7 +7,7 @@ import path from 'node:path';
 import readline from 'node:readline';
 import { Agent, TreePublisher, type AgentOptions } from '../agent/index.js';
 import { DftfsError } from '../errors.js';
-import type { IndexResult } from '../indexer/index.js';
+import type { IndexResult, KnownContent, StateRecord } from '../indexer/index.js';
 import { createLogger } from '../log.js';
 import { applyOutputs } from './apply-outputs.js';
 import { parseJobResult, type Job, type JobResult } from './job.js';
@@ -35,6 +35,8 @@ export interface DriveOptions {
   /** Fail a job rather than run it on the driver when no worker is connected. */
   noLocal?: boolean;
   index: (generation: number) => Promise<IndexResult>;
+  /** Keeps the index state in step with outputs published without re-indexing the tree. */
+  recordState?: (records: ReadonlyMap<string, StateRecord | null>) => Promise<void>;
   warn: (msg: string) => void;
 }
 
@@ -110,7 +112,7 @@ export class Driver {
     process.on('SIGTERM', this.onSignal);
     this.agent = await Agent.start({ ...this.o.agent, origin: true });
     try {
-      this.publisher = new TreePublisher(this.agent, this.o.dir, this.o.index);
+      this.publisher = new TreePublisher(this.agent, this.o.dir, this.o.index, this.o.recordState);
       await this.publisher.publish();
       const { bus } = this.agent;
       bus.subscribe(bus.subject('worker', 'status'), (b) => this.workers.update(b));
@@ -298,7 +300,10 @@ export class Driver {
       }
       this.summary.outputBytes += applied.bytes;
       log.debug('job', result.id, 'outputs home at', Math.round(performance.now() - tr), 'ms');
-      const generation = fresh.length ? (await this.publisher.publish()).generation : this.publisher.current;
+      // Only the outputs' paths changed: the TOC is updated there, not re-indexed.
+      const known = new Map<string, KnownContent>();
+      for (const o of fresh) if (o.type === 'reg') known.set(o.name, o.desc);
+      const generation = fresh.length ? (await this.publisher.publish({ names: fresh.map((o) => o.name), known })).generation : this.publisher.current;
       log.debug('job', result.id, 'published at', Math.round(performance.now() - tr), 'ms');
       this.pending.delete(result.id);
       this.summary.perWorker.set(result.worker, (this.summary.perWorker.get(result.worker) ?? 0) + 1);

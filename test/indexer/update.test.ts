@@ -1,0 +1,81 @@
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { test, type TestContext } from 'node:test';
+import { HashPool } from '../../src/hash/index.js';
+import { appendIndexJournal, hashFile, indexTree, updateToc, type KnownContent } from '../../src/indexer/index.js';
+import { decodeToc, encodeToc } from '../../src/toc/index.js';
+import { pseudoRandom, tempDir } from '../helpers.js';
+
+function setup(t: TestContext) {
+  const root = tempDir(t);
+  const tree = path.join(root, 'tree');
+  fs.mkdirSync(tree);
+  const pool = new HashPool(2);
+  t.after(() => pool.close());
+  const statePath = path.join(root, 'state.json');
+  const index = () => indexTree(tree, { pool, statePath });
+  const write = (rel: string, size: number, seed: number) => {
+    fs.mkdirSync(path.dirname(path.join(tree, rel)), { recursive: true });
+    fs.writeFileSync(path.join(tree, rel), pseudoRandom(size, seed));
+  };
+  const content = async (rel: string): Promise<KnownContent> => {
+    const size = fs.statSync(path.join(tree, rel)).size;
+    const h = await hashFile(pool, path.join(tree, rel), size);
+    return { size, digest: h.digest, chunks: h.chunks };
+  };
+  return { tree, pool, statePath, index, write, content };
+}
+
+test('a TOC updated at the changed paths equals a full index of the tree, and the index state takes its records', async (t) => {
+  const { tree, statePath, index, write, content } = setup(t);
+  write('src/a.c', 1000, 1);
+  write('src/b.c', 2000, 2);
+  write('gone/x', 10, 3);
+  write('old.o', 50, 4);
+  fs.symlinkSync('src/a.c', path.join(tree, 'link'));
+  const first = await index();
+
+  // What a make driver does with a job's outputs: new files in a new directory, a replaced file,
+  // a removed file and directory, a new symlink, a multi-chunk file.
+  write('out/deep/r1.o', 300, 5);
+  write('out/big.bin', 9 * 1024 * 1024 + 7, 6);
+  write('src/b.c', 2500, 7);
+  fs.rmSync(path.join(tree, 'old.o'));
+  fs.rmSync(path.join(tree, 'gone'), { recursive: true });
+  fs.symlinkSync('deep/r1.o', path.join(tree, 'out/latest'));
+  const names = ['out', 'out/deep', 'out/deep/r1.o', 'out/big.bin', 'src/b.c', 'old.o', 'gone', 'out/latest'];
+  const known = new Map<string, KnownContent>();
+  for (const n of ['out/deep/r1.o', 'out/big.bin', 'src/b.c']) known.set(n, await content(n));
+
+  const update = updateToc(tree, first.toc, names, known, 1);
+  assert.ok(update, 'the update applies');
+  decodeToc(encodeToc(update.toc)); // valid: every entry after its directory, chunks well formed
+  assert.equal(update.toc.generation, 1);
+  assert.deepEqual([...update.records.keys()].sort(), ['gone/x', 'old.o', 'out/big.bin', 'out/deep/r1.o', 'src/b.c']);
+  assert.equal(update.records.get('old.o'), null);
+
+  await appendIndexJournal(statePath, update.records);
+  const full = await index();
+  assert.equal(update.toc.root, full.toc.root, 'same root as a full index');
+  const sorted = (es: typeof full.toc.entries) => [...es].sort((a, b) => (a.name < b.name ? -1 : 1));
+  assert.deepEqual(sorted(update.toc.entries), sorted(full.toc.entries));
+  // The full index reused the journalled digests: it read no file.
+  assert.equal(full.stats.filesHashed, 0);
+  assert.equal(full.stats.bytesRead, 0);
+});
+
+test('a TOC update gives up (the caller re-indexes) on a file of unknown content, a wrong size or a hard link', async (t) => {
+  const { tree, index, write, content } = setup(t);
+  write('a', 100, 1);
+  write('h1', 100, 2);
+  fs.linkSync(path.join(tree, 'h1'), path.join(tree, 'h2'));
+  const { toc } = await index();
+  write('b', 10, 3);
+  assert.equal(updateToc(tree, toc, ['b'], new Map(), 1), undefined, 'content not known');
+  const kb = await content('b');
+  assert.ok(updateToc(tree, toc, ['b'], new Map([['b', kb]]), 1));
+  assert.equal(updateToc(tree, toc, ['b'], new Map([['b', { ...kb, size: 11 }]]), 1), undefined, 'size differs from the file');
+  write('h1', 100, 4);
+  assert.equal(updateToc(tree, toc, ['h1'], new Map([['h1', await content('h1')]]), 1), undefined, 'a name hard-linked to another');
+});
