@@ -29,6 +29,8 @@ export interface FetchOptions {
   upstream?: PeerAddr[];
   /** Agents known to hold the whole object (the TOC's origin): used when nobody nearer answers. */
   hints?: PeerAddr[];
+  /** Start with the hints whatever the size, asking the cluster only if they fail (a job's outputs, from the worker that wrote them). */
+  hintsFirst?: boolean;
 }
 
 export interface Holder {
@@ -112,7 +114,7 @@ export async function fillPartial(env: FetchEnv, partial: PartialObject, opts: F
     return pool[Math.floor(Math.random() * pool.length)];
   };
 
-  if (!(hints.length && desc.size <= DIRECT_FETCH_MAX_BYTES && !upstream.length)) await rediscover();
+  if (!(hints.length && (desc.size <= DIRECT_FETCH_MAX_BYTES || opts.hintsFirst) && !upstream.length)) await rediscover();
   return new Promise<FetchStats>((resolve, reject) => {
     let finished = false;
     const finish = (err?: Error) => {

@@ -1,5 +1,5 @@
 import type { Digest } from '../hash/index.js';
-import { updateToc, type IndexResult, type KnownContent, type StateRecord } from '../indexer/index.js';
+import { updateToc, type IndexResult, type StateRecord } from '../indexer/index.js';
 import type { Toc } from '../toc/index.js';
 import type { Agent } from './agent.js';
 
@@ -13,17 +13,17 @@ export interface Published {
   changed: boolean;
 }
 
-/** Paths the caller itself changed, with the content of the regular files it wrote. */
+/** Paths the caller itself changed, with a record (stat key and content) of each regular file it wrote. */
 export interface KnownChanges {
   names: Iterable<string>;
-  known: ReadonlyMap<string, KnownContent>;
+  known: ReadonlyMap<string, StateRecord>;
 }
 
 interface Wanted {
   /** Something changed that only a walk of the tree finds. */
   full: boolean;
   names: Set<string>;
-  known: Map<string, KnownContent>;
+  known: Map<string, StateRecord>;
 }
 
 /**

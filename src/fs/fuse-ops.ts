@@ -255,7 +255,6 @@ export function createFuseOps(o: FuseOpsOptions): FuseOps {
       const h = handle(fd);
       if (h.kind === 'upper') await h.fh.sync();
     },
-    async flush() {},
     async truncate(p: string, size: number) {
       writable();
       const name = tocName(p);

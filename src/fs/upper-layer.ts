@@ -140,10 +140,10 @@ export class UpperLayer {
     return this.seq;
   }
 
-  /** Names written or deleted after `mark`, the last change of each. */
-  changedSince(mark: number): Array<{ name: string; deleted: boolean }> {
-    const out: Array<{ name: string; deleted: boolean }> = [];
-    for (const [name, c] of this.changes) if (c.seq > mark) out.push({ name, deleted: c.deleted });
+  /** Names written or deleted after `mark`, the last change of each and its number. */
+  changedSince(mark: number): Array<{ name: string; deleted: boolean; seq: number }> {
+    const out: Array<{ name: string; deleted: boolean; seq: number }> = [];
+    for (const [name, c] of this.changes) if (c.seq > mark) out.push({ name, deleted: c.deleted, seq: c.seq });
     return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   }
 

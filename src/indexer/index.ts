@@ -2,4 +2,4 @@ export { indexTree, hashFile, type Hashed, type IndexOptions, type IndexResult, 
 export { walkTree, type WalkItem } from './walk.js';
 export { loadIndexState, saveIndexState, appendIndexJournal, type IndexState, type StateRecord } from './index-state.js';
 export type { IndexWarning } from './warnings.js';
-export { updateToc, type KnownContent, type TocUpdate } from './update.js';
+export { updateToc, type TocUpdate } from './update.js';

@@ -1,15 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Digest } from '../hash/index.js';
-import { formatModtimeMs, merkleRoot, parentName, type Toc, type TocChunk, type TocEntry } from '../toc/index.js';
-import type { StateRecord } from './index-state.js';
-
-/** The content of a file written from a verified object: no need to read it back to hash it. */
-export interface KnownContent {
-  size: number;
-  digest: Digest;
-  chunks: TocChunk[];
-}
+import { formatModtimeMs, merkleRoot, parentName, type Toc, type TocEntry } from '../toc/index.js';
+import { sameStat, type StateRecord } from './index-state.js';
 
 export interface TocUpdate {
   toc: Toc;
@@ -20,12 +12,13 @@ export interface TocUpdate {
 /**
  * The next TOC of a tree that changed only at `names` since `prev`: those paths and their
  * directories up to the root are stat'ed again, every other entry is kept, so the driver
- * publishing a job's outputs does not walk (or stat) the whole tree. Regular files must be in
- * `known` (they were written from verified objects); a file that is not, or that is a hard link,
+ * publishing a job's outputs does not walk (or stat) the whole tree. Each regular file must have
+ * a record in `known` whose stat key still matches (its content is the record's: it was written
+ * from a verified object and not touched since); a file that has none, or that is a hard link,
  * returns undefined: the caller indexes the tree instead. The result is what a full index of the
  * tree would give, entry order aside (new entries come after their directory, at the end).
  */
-export function updateToc(root: string, prev: Toc, names: Iterable<string>, known: ReadonlyMap<string, KnownContent>, generation: number): TocUpdate | undefined {
+export function updateToc(root: string, prev: Toc, names: Iterable<string>, known: ReadonlyMap<string, StateRecord>, generation: number): TocUpdate | undefined {
   const entries = new Map<string, TocEntry>(prev.entries.map((e) => [e.name, e]));
   const records = new Map<string, StateRecord | null>();
   const todo = new Set<string>();
@@ -57,9 +50,9 @@ export function updateToc(root: string, prev: Toc, names: Iterable<string>, know
     else if (st.isSymbolicLink()) next = { name, type: 'symlink', mode, modtime, linkName: fs.readlinkSync(abs) };
     else if (st.isFile()) {
       const k = known.get(name);
-      if (!k || k.size !== st.size || st.nlink > 1 || !chunkedBy(k, prev.chunkBytes)) return undefined;
+      if (!k || !sameStat(k, st) || st.nlink > 1 || !chunkedBy(k, prev.chunkBytes)) return undefined;
       next = { name, type: 'reg', mode, modtime, size: k.size, digest: k.digest, chunks: k.chunks };
-      records.set(name, { size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, ino: st.ino, digest: k.digest, chunks: k.chunks });
+      records.set(name, k);
     } else {
       return undefined; // a special file: the indexer's walk decides what to do with it
     }
@@ -78,7 +71,7 @@ export function updateToc(root: string, prev: Toc, names: Iterable<string>, know
 }
 
 /** Chunks as this tree's index cuts them: the TOC's chunk size, every chunk full but the last. */
-const chunkedBy = (k: KnownContent, chunkBytes: number) =>
+const chunkedBy = (k: StateRecord, chunkBytes: number) =>
   k.chunks.length === Math.ceil(k.size / chunkBytes) && k.chunks.every((c, i) => c.chunkOffset === i * chunkBytes && c.chunkSize === Math.min(chunkBytes, k.size - c.chunkOffset));
 
 /** Drops `name` and, for a directory, everything under it. */

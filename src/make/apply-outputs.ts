@@ -1,20 +1,31 @@
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import type { Agent } from '../agent/index.js';
+import type { Agent, PeerAddr } from '../agent/index.js';
 import { unsafePath } from '../errors.js';
+import type { StateRecord } from '../indexer/index.js';
 import { tempBeside } from '../store/index.js';
 import { resolveInside, symlinkStaysInside } from '../toc/index.js';
 import type { Output } from './job.js';
 
 /**
- * Writes a job's outputs into the driver's real tree: every file fetched and verified into the
- * store first, then copied to a temp name beside its place, given its mode and mtime, and renamed
- * over it, so make and the user never see a half-written output. Names were checked to stay inside.
+ * Brings a job's output files into the driver's host store, verified, straight from the worker
+ * that wrote them (`from`: nobody else has them, and asking the cluster costs a round). Done
+ * before anything in the tree changes: if the worker is gone, the tree is untouched.
  */
-export async function applyOutputs(agent: Agent, root: string, outputs: Output[]): Promise<{ bytes: number }> {
+export async function fetchOutputs(agent: Agent, outputs: Output[], from?: PeerAddr): Promise<void> {
+  const opts = from ? { hints: [from], hintsFirst: true } : {};
+  await Promise.all(outputs.map((o) => (o.type === 'reg' && o.desc.size > 0 ? agent.fetch(o.desc, opts) : undefined)));
+}
+
+/**
+ * Writes fetched outputs into the driver's real tree: each file copied from the store to a temp
+ * name beside its place, given its mode and mtime, and renamed over it, so make and the user never
+ * see a half-written output. Names were checked to stay inside. Returns the bytes written and,
+ * per regular file, its stat as written with its content (an index-state record).
+ */
+export async function writeOutputs(agent: Agent, root: string, outputs: Output[]): Promise<{ bytes: number; records: Map<string, StateRecord> }> {
   let bytes = 0;
-  // Bring every file home first: if the worker is gone, nothing in the tree has changed yet.
-  await Promise.all(outputs.map((o) => (o.type === 'reg' && o.desc.size > 0 ? agent.fetch(o.desc) : undefined)));
+  const records = new Map<string, StateRecord>();
   const order = { dir: 0, reg: 1, symlink: 1, deleted: 2 } as const;
   for (const o of [...outputs].sort((a, b) => order[a.type] - order[b.type] || (a.type === 'deleted' ? b.name.length - a.name.length : a.name.length - b.name.length))) {
     const dest = resolveInside(root, o.name);
@@ -34,6 +45,8 @@ export async function applyOutputs(agent: Agent, root: string, outputs: Output[]
         await fsp.rm(tmp, { force: true });
         throw err;
       }
+      const st = await fsp.lstat(dest);
+      records.set(o.name, { size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, ino: st.ino, digest: o.desc.digest, chunks: o.desc.chunks });
       bytes += o.desc.size;
     } else if (o.type === 'symlink') {
       if (!symlinkStaysInside(o.name, o.linkName)) throw unsafePath(o.name, `symlink to ${o.linkName} leaves the tree`);
@@ -47,5 +60,5 @@ export async function applyOutputs(agent: Agent, root: string, outputs: Output[]
       else if (st) await fsp.rm(dest, { force: true });
     }
   }
-  return { bytes };
+  return { bytes, records };
 }

@@ -7,10 +7,10 @@ import path from 'node:path';
 import readline from 'node:readline';
 import { Agent, TreePublisher, type AgentOptions } from '../agent/index.js';
 import { DftfsError } from '../errors.js';
-import type { IndexResult, KnownContent, StateRecord } from '../indexer/index.js';
+import type { IndexResult, StateRecord } from '../indexer/index.js';
 import { createLogger } from '../log.js';
-import { applyOutputs } from './apply-outputs.js';
-import { parseJobResult, type Job, type JobResult } from './job.js';
+import { fetchOutputs, writeOutputs } from './apply-outputs.js';
+import { parseJobResult, type Job, type JobResult, type Output } from './job.js';
 import { runCaptured, type Captured } from './run-captured.js';
 import { MAKE_EVALS, writeShim } from './shim.js';
 import { WorkerRegistry } from './worker-registry.js';
@@ -88,7 +88,9 @@ export class Driver {
   private dirty = false;
   private startedMs = 0;
   private readonly producedBy = new Map<string, string>();
-  private readonly applied = new Map<string, string>();
+  /** The newest change of each path written into the tree from a worker (see isNewest). */
+  private readonly lastChange = new Map<string, { worker: string; seq: number }>();
+  private writing: Promise<unknown> = Promise.resolve();
   private readonly producedOn = new Map<string, { host: string; size: number }>();
   private readonly prereqsOf = new Map<string, string[]>();
   private readonly results: Array<{ job: Job; result: JobResult }> = [];
@@ -289,21 +291,23 @@ export class Driver {
     p.landing = true;
     const tr = performance.now();
     try {
-      // Jobs that overlapped on one worker both report a file: bring each version home once.
-      const fresh = result.outputs.filter((o) => o.type !== 'reg' || this.applied.get(o.name) !== o.desc.digest);
-      const applied = await applyOutputs(this.agent, this.o.dir, fresh);
-      for (const o of fresh) if (o.type === 'reg') this.applied.set(o.name, o.desc.digest);
+      await fetchOutputs(this.agent, result.outputs.filter((o) => this.isNewest(o, result.worker)), result.addr);
+      // One result at a time writes into the tree, and only changes newer than what it holds.
+      const written = await this.treeWrites(async () => {
+        const fresh = result.outputs.filter((o) => this.isNewest(o, result.worker));
+        for (const o of fresh) this.lastChange.set(o.name, { worker: result.worker, seq: o.seq });
+        return { fresh, ...await writeOutputs(this.agent, this.o.dir, fresh) };
+      });
       for (const o of result.outputs) {
         if (o.type === 'deleted') continue;
         this.producedBy.set(o.name, p.job.target ? path.posix.normalize(path.posix.join(p.job.cwd, p.job.target)) : o.name);
         if (o.type === 'reg') this.producedOn.set(o.name, { host: result.host, size: o.desc.size });
       }
-      this.summary.outputBytes += applied.bytes;
+      this.summary.outputBytes += written.bytes;
       log.debug('job', result.id, 'outputs home at', Math.round(performance.now() - tr), 'ms');
       // Only the outputs' paths changed: the TOC is updated there, not re-indexed.
-      const known = new Map<string, KnownContent>();
-      for (const o of fresh) if (o.type === 'reg') known.set(o.name, o.desc);
-      const generation = fresh.length ? (await this.publisher.publish({ names: fresh.map((o) => o.name), known })).generation : this.publisher.current;
+      const { fresh, records } = written;
+      const generation = fresh.length ? (await this.publisher.publish({ names: fresh.map((o) => o.name), known: records })).generation : this.publisher.current;
       log.debug('job', result.id, 'published at', Math.round(performance.now() - tr), 'ms');
       this.pending.delete(result.id);
       this.summary.perWorker.set(result.worker, (this.summary.perWorker.get(result.worker) ?? 0) + 1);
@@ -317,6 +321,23 @@ export class Driver {
       p.resolve({ ...result, worker: '' });
       return { ok: false, error: (err as Error).message };
     }
+  }
+
+  /**
+   * False for a change of a path older than one already written from the same worker: jobs that
+   * overlap on a worker each report what the others wrote meanwhile (a temp file between two of
+   * their commands), and results arrive in any order.
+   */
+  private isNewest(o: Output, worker: string): boolean {
+    const last = this.lastChange.get(o.name);
+    return !last || last.worker !== worker || last.seq < o.seq;
+  }
+
+  /** Runs `fn` after every earlier call's has finished. */
+  private treeWrites<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.writing.then(fn);
+    this.writing = run.catch(() => undefined);
+    return run;
   }
 
   /** Jobs of a worker that stopped beating (or forgot them) are run again elsewhere. */

@@ -2,4 +2,4 @@ export { Driver, type DriveOptions, type DriveSummary, type UndeclaredRead } fro
 export { Worker, HEARTBEAT_MS } from './worker.js';
 export { parseJob, parseJobResult, type Job, type JobResult, type Output } from './job.js';
 export { SHIM_SCRIPT, MAKE_EVALS } from './shim.js';
-export { applyOutputs } from './apply-outputs.js';
+export { fetchOutputs, writeOutputs } from './apply-outputs.js';

@@ -1,4 +1,4 @@
-import { parseDesc, type ObjectDesc } from '../agent/index.js';
+import { parseDesc, parsePeerAddr, type ObjectDesc, type PeerAddr } from '../agent/index.js';
 import { DftfsError } from '../errors.js';
 import { checkEntryName } from '../toc/index.js';
 
@@ -18,17 +18,25 @@ export interface Job {
   generation: number;
 }
 
-export type Output =
+/**
+ * A path a job changed. `seq` numbers the worker's changes: jobs running side by side on one
+ * worker each see the others' files too (another job's temp file between two of its commands),
+ * and their results can reach the driver in any order, so the driver never takes an older change
+ * of a path over a newer one it already applied from the same worker.
+ */
+export type Output = { seq: number } & (
   | { name: string; type: 'reg'; mode: number; mtimeMs: number; desc: ObjectDesc }
   | { name: string; type: 'dir'; mode: number }
   | { name: string; type: 'symlink'; linkName: string }
-  | { name: string; type: 'deleted' };
+  | { name: string; type: 'deleted' });
 
 export interface JobResult {
   id: string;
   attempt: number;
   worker: string;
   host: string;
+  /** The worker's data plane, which holds the outputs. */
+  addr?: PeerAddr;
   status: number;
   stdout: string;
   stderr: string;
@@ -69,24 +77,26 @@ export function parseJobResult(raw: unknown): JobResult {
   const outputs: Output[] = r.outputs.map((o: Record<string, unknown>) => {
     const n = name(o?.name, 'output name');
     if (n === '.') throw bad('output name');
+    if (!isInt(o.seq)) throw bad(`output ${n} seq`);
+    const seq = o.seq;
     switch (o.type) {
       case 'reg':
         if (!isInt(o.mode) || typeof o.mtimeMs !== 'number') throw bad(`output ${n}`);
-        return { name: n, type: 'reg', mode: o.mode & 0o7777, mtimeMs: o.mtimeMs, desc: parseDesc(o.desc) };
+        return { seq, name: n, type: 'reg', mode: o.mode & 0o7777, mtimeMs: o.mtimeMs, desc: parseDesc(o.desc) };
       case 'dir':
         if (!isInt(o.mode)) throw bad(`output ${n}`);
-        return { name: n, type: 'dir', mode: o.mode & 0o7777 };
+        return { seq, name: n, type: 'dir', mode: o.mode & 0o7777 };
       case 'symlink':
         if (!isStr(o.linkName)) throw bad(`output ${n}`);
-        return { name: n, type: 'symlink', linkName: o.linkName };
+        return { seq, name: n, type: 'symlink', linkName: o.linkName };
       case 'deleted':
-        return { name: n, type: 'deleted' };
+        return { seq, name: n, type: 'deleted' };
       default:
         throw bad(`output ${n} type`);
     }
   });
   return {
-    id: r.id, attempt: r.attempt, worker: r.worker, host: r.host, status: r.status, stdout: r.stdout, stderr: r.stderr,
+    id: r.id, attempt: r.attempt, worker: r.worker, host: r.host, addr: parsePeerAddr(r.addr), status: r.status, stdout: r.stdout, stderr: r.stderr,
     outputs, reads: r.reads, alone: r.alone === true, ms: typeof r.ms === 'number' ? r.ms : 0,
   };
 }

@@ -122,7 +122,7 @@ export class Worker {
       const outputs = await this.collect(mark);
       log.debug('job', job.id, 'collected at', Math.round(performance.now() - started), 'ms');
       result = {
-        id: job.id, attempt: job.attempt, worker: this.id, host: this.mount.agent.hostId, status, stdout, stderr, outputs,
+        id: job.id, attempt: job.attempt, worker: this.id, host: this.mount.agent.hostId, addr: this.mount.agent.addr, status, stdout, stderr, outputs,
         reads: [...entry.reads], alone: entry.alone, ms: performance.now() - started,
       };
     } catch (err) {
@@ -202,15 +202,15 @@ export class Worker {
     const out: Output[] = [];
     for (const c of upper.changedSince(mark)) {
       if (c.deleted) {
-        if (!upper.has(c.name)) out.push({ name: c.name, type: 'deleted' });
+        if (!upper.has(c.name)) out.push({ seq: c.seq, name: c.name, type: 'deleted' });
         continue;
       }
       if (upper.isOpenForWrite(c.name)) continue;
       const real = upper.real(c.name);
       const st = await fsp.lstat(real).catch(() => undefined);
       if (!st) continue;
-      if (st.isDirectory()) out.push({ name: c.name, type: 'dir', mode: st.mode & 0o7777 });
-      else if (st.isSymbolicLink()) out.push({ name: c.name, type: 'symlink', linkName: await fsp.readlink(real) });
+      if (st.isDirectory()) out.push({ seq: c.seq, name: c.name, type: 'dir', mode: st.mode & 0o7777 });
+      else if (st.isSymbolicLink()) out.push({ seq: c.seq, name: c.name, type: 'symlink', linkName: await fsp.readlink(real) });
       else if (st.isFile()) {
         // Another job on this mount may rename or delete a file it wrote (`mv $@.tmp $@`) while
         // this one collects: that job reports the change, this one just skips the file.
@@ -220,7 +220,7 @@ export class Worker {
         });
         if (!desc) continue;
         this.reportedSeq.set(c.name, upper.changeSeq(c.name));
-        out.push({ name: c.name, type: 'reg', mode: st.mode & 0o7777, mtimeMs: st.mtimeMs, desc });
+        out.push({ seq: c.seq, name: c.name, type: 'reg', mode: st.mode & 0o7777, mtimeMs: st.mtimeMs, desc });
       }
     }
     return out;

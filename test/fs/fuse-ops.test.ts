@@ -89,9 +89,12 @@ test('writes go to the upper layer: copy-up keeps mode, deletions hide the lower
   const [, nfd] = await call(ops, 'create', '/sub/deep/new.o', 0o644);
   await call(ops, 'write', '/sub/deep/new.o', nfd, Buffer.from('obj'), 3, 0);
   await call(ops, 'release', '/sub/deep/new.o', nfd);
-  assert.deepEqual(upper.changedSince(mark), [
+  const changes = upper.changedSince(mark);
+  assert.deepEqual(changes.map(({ name, deleted }) => ({ name, deleted })), [
     { name: 'a.txt', deleted: false }, { name: 'sub/b.txt', deleted: true }, { name: 'sub/deep/new.o', deleted: false },
   ]);
+  // Numbered in the order they happened (this test made them in name order).
+  assert.ok(changes.every((c, i) => c.seq > mark && (i === 0 || c.seq > changes[i - 1]!.seq)), JSON.stringify(changes));
   assert.equal((await call(ops, 'getattr', '/sub/deep'))[1].mode & 0o777, 0o755, 'a copied-up parent keeps its mode');
 });
 

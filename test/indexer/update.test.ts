@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { HashPool } from '../../src/hash/index.js';
-import { appendIndexJournal, hashFile, indexTree, updateToc, type KnownContent } from '../../src/indexer/index.js';
+import { appendIndexJournal, hashFile, indexTree, updateToc, type StateRecord } from '../../src/indexer/index.js';
 import { decodeToc, encodeToc } from '../../src/toc/index.js';
 import { pseudoRandom, tempDir } from '../helpers.js';
 
@@ -19,10 +19,11 @@ function setup(t: TestContext) {
     fs.mkdirSync(path.dirname(path.join(tree, rel)), { recursive: true });
     fs.writeFileSync(path.join(tree, rel), pseudoRandom(size, seed));
   };
-  const content = async (rel: string): Promise<KnownContent> => {
-    const size = fs.statSync(path.join(tree, rel)).size;
-    const h = await hashFile(pool, path.join(tree, rel), size);
-    return { size, digest: h.digest, chunks: h.chunks };
+  /** What the driver knows of an output it wrote: its stat as written and its content. */
+  const content = async (rel: string): Promise<StateRecord> => {
+    const st = fs.lstatSync(path.join(tree, rel));
+    const h = await hashFile(pool, path.join(tree, rel), st.size);
+    return { size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, ino: st.ino, digest: h.digest, chunks: h.chunks };
   };
   return { tree, pool, statePath, index, write, content };
 }
@@ -45,7 +46,7 @@ test('a TOC updated at the changed paths equals a full index of the tree, and th
   fs.rmSync(path.join(tree, 'gone'), { recursive: true });
   fs.symlinkSync('deep/r1.o', path.join(tree, 'out/latest'));
   const names = ['out', 'out/deep', 'out/deep/r1.o', 'out/big.bin', 'src/b.c', 'old.o', 'gone', 'out/latest'];
-  const known = new Map<string, KnownContent>();
+  const known = new Map<string, StateRecord>();
   for (const n of ['out/deep/r1.o', 'out/big.bin', 'src/b.c']) known.set(n, await content(n));
 
   const update = updateToc(tree, first.toc, names, known, 1);
@@ -65,7 +66,7 @@ test('a TOC updated at the changed paths equals a full index of the tree, and th
   assert.equal(full.stats.bytesRead, 0);
 });
 
-test('a TOC update gives up (the caller re-indexes) on a file of unknown content, a wrong size or a hard link', async (t) => {
+test('a TOC update gives up (the caller re-indexes) on a file of unknown content, a file changed since its record, or a hard link', async (t) => {
   const { tree, index, write, content } = setup(t);
   write('a', 100, 1);
   write('h1', 100, 2);
@@ -76,6 +77,9 @@ test('a TOC update gives up (the caller re-indexes) on a file of unknown content
   const kb = await content('b');
   assert.ok(updateToc(tree, toc, ['b'], new Map([['b', kb]]), 1));
   assert.equal(updateToc(tree, toc, ['b'], new Map([['b', { ...kb, size: 11 }]]), 1), undefined, 'size differs from the file');
+  await new Promise((r) => setTimeout(r, 30)); // past the kernel's coarse file-time tick
+  write('b', 10, 5); // rewritten after its record was taken: same size, other content
+  assert.equal(updateToc(tree, toc, ['b'], new Map([['b', kb]]), 1), undefined, 'file changed since its record');
   write('h1', 100, 4);
   assert.equal(updateToc(tree, toc, ['h1'], new Map([['h1', await content('h1')]]), 1), undefined, 'a name hard-linked to another');
 });

@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { spawn, spawnSync } from 'node:child_process';
 import { test, type TestContext } from 'node:test';
+import { Agent, describeBytes } from '../../src/agent/index.js';
 import { Bus, type NatsServerHandle } from '../../src/bus/index.js';
 import { hostArgs, natsFor, startDftfs, type Proc } from '../cluster-helpers.js';
 import { b3sum, BIN, runDftfs, tempDir } from '../helpers.js';
@@ -158,6 +159,56 @@ test('a worker lists a finished job in its heartbeat until the driver has taken 
   const after = beats.filter((b) => b.ms > ackMs + 50);
   assert.ok(after.length >= 1);
   for (const b of after) assert.ok(!b.running.includes('job-1'), 'and dropped once it did');
+});
+
+test('results of overlapping jobs on one worker arrive out of order: an older report of a path never undoes a newer one', async (t) => {
+  // Jobs running side by side on a worker each report what the others wrote meanwhile: here job
+  // a saw b's temp file between two of b's commands. b's result (temp file gone, b made) reaches
+  // the driver first; a's older report of the temp file must not put it back into the tree. This
+  // test is the worker: a real agent serves the outputs; the driver and make are real.
+  const { dir, nats, tree } = await singleMakefile(t, () => 'all: a b\na:\n\ttouch $@\nb:\n\ttouch $@.tmp; mv $@.tmp $@\n');
+  const agent = await Agent.start({ home: path.join(dir, 'test-worker'), cluster: 'test', nats: nats.url, hostId: 'test-worker', advertise: '127.0.0.1' });
+  t.after(() => agent.close());
+  const { bus } = agent;
+  const key = agent.id.replace(/[.*> ]/g, '_');
+  const offers = new Map<string, { id: string; attempt: number; driver: string }>();
+  bus.subscribe(bus.subject('worker', key, 'job'), (b, reply) => {
+    const job = b.job as { id: string; attempt: number; target: string };
+    offers.set(job.target, { id: job.id, attempt: job.attempt, driver: String(b.driver) });
+    reply({ ok: true });
+  });
+  const beat = () => bus.publish(bus.subject('worker', 'status'), { worker: agent.id, key, host: 'test-worker', slots: 2, running: [...offers.values()].map((o) => o.id), generation: 0 });
+  beat();
+  const beating = setInterval(beat, 300);
+  t.after(() => clearInterval(beating));
+  await bus.flush();
+
+  const child = spawn(process.execPath, [BIN, 'drive', ...hostArgs(nats, 'driver', path.join(dir, 'driver-home')), 'make', '-j2'], { cwd: tree, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (b) => { stderr += b; });
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  t.after(() => { if (child.exitCode === null) child.kill('SIGKILL'); });
+  for (let i = 0; i < 200 && offers.size < 2; i++) await sleep(50);
+  assert.equal(offers.size, 2, `both jobs offered to the test worker: ${stderr}`);
+
+  const put = async (text: string) => {
+    const bytes = Buffer.from(text);
+    await agent.store.putBytes(bytes);
+    return describeBytes(bytes);
+  };
+  const result = async (target: string, outputs: unknown[]) => {
+    const o = offers.get(target)!;
+    return bus.request(bus.subject('driver', o.driver, 'result'), {
+      id: o.id, attempt: o.attempt, worker: agent.id, host: 'test-worker', addr: agent.addr, status: 0, stdout: '', stderr: '', outputs, reads: [], alone: false, ms: 1,
+    }, 30_000);
+  };
+  const reg = async (name: string, seq: number, text: string) => ({ seq, name, type: 'reg', mode: 0o644, mtimeMs: Date.now(), desc: await put(text) });
+  assert.equal((await result('b', [{ seq: 12, name: 'b.tmp', type: 'deleted' }, await reg('b', 12, 'b final\n')])).ok, true);
+  assert.equal((await result('a', [await reg('a', 5, 'a\n'), await reg('b.tmp', 10, 'b half\n')])).ok, true);
+  assert.equal(await exited, 0, stderr);
+  assert.deepEqual(fs.readdirSync(tree).sort(), ['Makefile', 'a', 'b'], 'the temp file b already deleted stays deleted');
+  assert.equal(fs.readFileSync(path.join(tree, 'b'), 'utf8'), 'b final\n');
+  assert.equal(fs.readFileSync(path.join(tree, 'a'), 'utf8'), 'a\n');
 });
 
 test('SIGTERM to dftfs drive stops make and its waiting shims (exit 143); SIGTERM to a worker ends its running jobs', async (t) => {
