@@ -15,9 +15,9 @@ const { O_RDONLY, O_TRUNC, O_CREAT, O_RDWR } = fs.constants;
 /** Access-mode bits of open flags (not exported by node:fs). */
 const O_ACCMODE = 3;
 
-/** Files at most this big are fetched when their directory is listed (see prefetchSmallFiles). */
+/** Files at most this big are fetched when a file of their directory is first opened (see prefetchSiblings). */
 export const DIR_PREFETCH_MAX_FILE_BYTES = 64 * 1024;
-/** At most this many files are prefetched per listing (a huge directory listed by `ls` stays cheap). */
+/** At most this many files are prefetched per directory. */
 export const DIR_PREFETCH_MAX_FILES = 1024;
 
 export interface FuseOpsOptions {
@@ -124,16 +124,28 @@ export function createFuseOps(o: FuseOpsOptions): FuseOps {
   }
 
   /**
-   * Listing a directory starts fetching its small files (like NFS read-ahead, per directory):
-   * tools that list a directory usually open what is in it next (cp, tar, compilers scanning
-   * include dirs), and fetching them together hides one round trip per file. Bounded per listing.
+   * The first open of a file in a directory starts fetching the directory's other small files
+   * (like NFS read-ahead, per directory): a tool that opens one file of a directory usually opens
+   * its siblings next (cp, tar, compilers scanning include dirs), and fetching them together hides
+   * one round trip per file. Not on listing: `find` or `ls -l` would fetch every file it passes.
+   * Once per directory per TOC generation; bounded per directory.
    */
-  function prefetchSmallFiles(dir: string, names: string[]): void {
+  let prefetchedIn = new Set<string>();
+  let prefetchedView: TocView | undefined;
+  function prefetchSiblings(name: string): void {
+    const view = o.view();
+    if (view !== prefetchedView) {
+      prefetchedView = view;
+      prefetchedIn = new Set();
+    }
+    const dir = parentName(name);
+    if (prefetchedIn.has(dir)) return;
+    prefetchedIn.add(dir);
     let n = 0;
-    for (const c of names) {
+    for (const c of view.children(dir)) {
       if (n >= DIR_PREFETCH_MAX_FILES) break;
       const full = dir === '.' ? c : `${dir}/${c}`;
-      const e = upper.has(full) ? undefined : lowerEntry(full);
+      const e = full === name || upper.has(full) ? undefined : lowerEntry(full);
       if (e?.type !== 'reg' || !e.digest || (e.size ?? 0) === 0 || (e.size ?? 0) > DIR_PREFETCH_MAX_FILE_BYTES) continue;
       o.objects.prefetch(descOf(e));
       n++;
@@ -182,9 +194,7 @@ export function createFuseOps(o: FuseOpsOptions): FuseOps {
       await mustFind(tocName(p));
     },
     async readdir(p: string) {
-      const names = await children(tocName(p));
-      prefetchSmallFiles(tocName(p), names);
-      return ['.', '..', ...names];
+      return ['.', '..', ...await children(tocName(p))];
     },
     async readlink(p: string) {
       const f = await mustFind(tocName(p));
@@ -215,6 +225,7 @@ export function createFuseOps(o: FuseOpsOptions): FuseOps {
       }
       const desc = descOf(f.entry);
       o.objects.prefetch(desc);
+      prefetchSiblings(name);
       return addHandle({ kind: 'lower', name, file: o.objects.open(desc) });
     },
     async create(p: string, mode: number) {

@@ -17,7 +17,7 @@ const call = (ops: FuseOps, op: string, ...args: unknown[]) =>
   new Promise<[number, any]>((resolve) => ops[op]!(...args, (code: number, value: unknown) => resolve([code, value])));
 
 /** The lower tree's bytes come from a store filled from the source tree (the agent's role, minus the network). */
-async function setup(t: import('node:test').TestContext, opts: { readOnly?: boolean } = {}) {
+async function setup(t: import('node:test').TestContext, opts: { readOnly?: boolean; extra?: Record<string, Buffer> } = {}) {
   const dir = tempDir(t);
   const src = path.join(dir, 'src');
   fs.mkdirSync(path.join(src, 'sub/deep'), { recursive: true });
@@ -26,12 +26,15 @@ async function setup(t: import('node:test').TestContext, opts: { readOnly?: bool
   fs.writeFileSync(path.join(src, 'sub/deep/c.txt'), 'charlie\n');
   fs.symlinkSync('a.txt', path.join(src, 'link'));
   fs.chmodSync(path.join(src, 'a.txt'), 0o640);
+  for (const [name, body] of Object.entries(opts.extra ?? {})) fs.writeFileSync(path.join(src, name), body);
   const pool = new HashPool(1);
   const { toc } = await indexTree(src, { pool }).finally(() => pool.close());
   const store = await new ObjectStore(path.join(dir, 'store')).open();
   for (const e of toc.entries) if (e.type === 'reg') await store.putFile(path.join(src, e.name));
+  const prefetched: string[] = [];
+  const nameOf = new Map(toc.entries.map((e) => [e.digest, e.name]));
   const objects: ObjectSource = {
-    prefetch() {},
+    prefetch(desc) { prefetched.push(nameOf.get(desc.digest)!); },
     open(desc) {
       return {
         async read(buf, len, pos) {
@@ -47,7 +50,7 @@ async function setup(t: import('node:test').TestContext, opts: { readOnly?: bool
   const upper = await new UpperLayer(path.join(dir, 'cache')).open();
   const opened: string[] = [];
   const ops = createFuseOps({ view: () => view, upper, objects, uid: 0, gid: 0, readOnly: opts.readOnly, onOpen: (n) => opened.push(n) });
-  return { dir, src, ops, upper, opened, setView: (v: TocView) => { view = v; } };
+  return { dir, src, ops, upper, opened, prefetched, setView: (v: TocView) => { view = v; } };
 }
 
 async function readAll(ops: FuseOps, p: string): Promise<string> {
@@ -57,6 +60,18 @@ async function readAll(ops: FuseOps, p: string): Promise<string> {
   await call(ops, 'release', p, fd);
   return buf.subarray(0, n).toString();
 }
+
+test('listing a directory fetches nothing; the first open in a directory prefetches its small files, once', async (t) => {
+  const { ops, prefetched } = await setup(t, { extra: { 'sub/b2.txt': Buffer.from('b2\n'), 'sub/big.bin': Buffer.alloc(100 * 1024, 1) } });
+  await call(ops, 'readdir', '/sub');
+  for (const n of ['b.txt', 'b2.txt', 'big.bin']) await call(ops, 'getattr', `/sub/${n}`);
+  assert.deepEqual(prefetched, [], 'find or ls -l costs no fetch');
+  assert.equal(await readAll(ops, '/sub/b.txt'), 'bravo\n');
+  assert.deepEqual(prefetched.sort(), ['sub/b.txt', 'sub/b2.txt'], 'the file opened and its small sibling; not the 100 KiB one, not other directories');
+  prefetched.length = 0;
+  await readAll(ops, '/sub/b2.txt');
+  assert.deepEqual(prefetched, ['sub/b2.txt'], 'a second open in the directory prefetches only itself');
+});
 
 test('metadata and contents come from the TOC; unknown paths are ENOENT', async (t) => {
   const { ops, opened } = await setup(t);
