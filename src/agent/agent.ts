@@ -11,7 +11,7 @@ import { hashFile } from '../indexer/index.js';
 import { createLogger } from '../log.js';
 import { PeerClient, PeerServer, RateLimiter, tlsKey, type GetRequest } from '../net/index.js';
 import { ObjectStore } from '../store/index.js';
-import { MAX_CHUNK_BYTES, encodeToc, type Toc, type TocChunk } from '../toc/index.js';
+import { MAX_CHUNK_BYTES, diffToc, encodeToc, type Toc, type TocChunk, type TocDelta } from '../toc/index.js';
 import { FETCH_STALL_MS, fillPartial, type FetchEnv, type FetchOptions, type FetchStats, type Holder } from './fetcher.js';
 import { HostLocks } from './host-lock.js';
 import { parseDesc, type ObjectDesc } from './object-desc.js';
@@ -32,6 +32,8 @@ const DISCOVERY_QUIET_MS = 40;
 const DISCOVERY_AFTER_FIRST_MS = 5;
 const LIST_AGENTS_MAX_MS = 1500;
 const LIST_AGENTS_QUIET_MS = 400;
+/** A TOC delta rides in the announcement (one NATS message, 1 MiB by default) only up to this size. */
+const TOC_DELTA_MAX_BYTES = 256 * 1024;
 /** How often a waiter checks whether another agent of its host has landed an object. */
 const LOCAL_WAIT_POLL_MS = 50;
 
@@ -383,8 +385,11 @@ export class Agent {
     await this.store.putBytes(bytes);
     const desc = describeBytes(bytes);
     this.descs.set(desc.digest, desc);
+    // Followers holding the previous generation apply the changes instead of fetching the whole TOC.
+    let delta: TocDelta | undefined = this.latestToc ? diffToc(this.latestToc.toc, toc) : undefined;
+    if (delta && JSON.stringify(delta).length > TOC_DELTA_MAX_BYTES) delta = undefined;
     this.latestToc = { digest: desc.digest, toc, desc };
-    this.bus.publish(this.bus.subject('toc'), { digest: desc.digest, root: toc.root, generation: toc.generation, desc, origin: this.addr });
+    this.bus.publish(this.bus.subject('toc'), { digest: desc.digest, root: toc.root, generation: toc.generation, desc, origin: this.addr, ...(delta ? { delta } : {}) });
     return { digest: desc.digest, desc };
   }
 

@@ -1,9 +1,9 @@
 import fsp from 'node:fs/promises';
-import { parseDesc, parsePeerAddr, type Agent, type PeerAddr } from '../agent/index.js';
+import { parseDesc, parsePeerAddr, type Agent, type ObjectDesc, type PeerAddr } from '../agent/index.js';
 import { DftfsError } from '../errors.js';
 import { isDigest } from '../hash/index.js';
 import { createLogger } from '../log.js';
-import { decodeToc } from '../toc/index.js';
+import { decodeTocDirs } from '../toc/index.js';
 import { TocView } from './toc-view.js';
 
 const log = createLogger('fuse');
@@ -13,8 +13,8 @@ const LATEST_TOC_WAIT_MS = 2000;
 
 /**
  * Follows the driver's published TOC: asks for the latest one at start, then applies every newer
- * generation announced on `dftfs.<cluster>.toc`. A TOC is an object like any other: fetched over
- * the data plane, verified by digest, then validated before it replaces the view.
+ * generation announced on `dftfs.<cluster>.toc`: from the delta in the announcement when this view
+ * holds its base generation, else by fetching the whole TOC.
  */
 export class TocFollower {
   private current: TocView = TocView.empty();
@@ -60,6 +60,26 @@ export class TocFollower {
     });
   }
 
+  /** The announced generation from its delta, when this view holds the delta's base; else undefined. */
+  private fromDelta(b: Record<string, unknown>, origin: string | undefined): TocView | undefined {
+    const delta = b.delta as { baseRoot?: unknown } | undefined;
+    if (!delta || origin !== this.origin || delta.baseRoot !== this.current.root || typeof b.root !== 'string') return undefined;
+    try {
+      return this.current.withDelta(delta, b.root, b.generation as number);
+    } catch (err) {
+      log.debug('TOC delta refused, fetching the whole TOC:', (err as Error).message);
+      return undefined;
+    }
+  }
+
+  /** A TOC is an object like any other: fetched over the data plane, verified by digest, then validated. */
+  private async fetchWhole(desc: ObjectDesc, generation: number): Promise<TocView> {
+    await this.agent.fetch(desc);
+    const { toc, dirs } = decodeTocDirs(await fsp.readFile(this.agent.store.objectPath(desc.digest)));
+    if (toc.generation !== generation) throw new DftfsError('ERR_DFTFS_MALFORMED_TOC', 'TOC generation differs from its announcement');
+    return TocView.of(toc, dirs);
+  }
+
   private async apply(b: Record<string, unknown>): Promise<void> {
     const generation = b.generation;
     const origin = parsePeerAddr(b.origin)?.agent;
@@ -69,13 +89,10 @@ export class TocFollower {
     if (b.root === this.current.root && origin === this.origin) return;
     const desc = parseDesc(b.desc);
     if (desc.digest !== b.digest) throw new DftfsError('ERR_DFTFS_PROTOCOL', 'TOC announcement: descriptor and digest differ');
-    await this.agent.fetch(desc);
-    const toc = decodeToc(await fsp.readFile(this.agent.store.objectPath(desc.digest)));
-    if (toc.generation !== generation) throw new DftfsError('ERR_DFTFS_MALFORMED_TOC', 'TOC generation differs from its announcement');
-    this.current = new TocView(toc);
+    this.current = this.fromDelta(b, origin) ?? await this.fetchWhole(desc, generation);
     this.origin = origin;
     this.originAddr = parsePeerAddr(b.origin);
-    log.debug('applied TOC generation', String(generation), toc.root);
+    log.debug('applied TOC generation', String(generation), this.current.root);
     this.onApply(this.current);
     for (const w of this.waiters) w();
     this.waiters.clear();

@@ -1,6 +1,6 @@
 import { malformedToc, isDftfsError } from '../errors.js';
 import { digestBytes, isDigest, type Digest } from '../hash/index.js';
-import { merkleRoot } from './merkle.js';
+import { merkleDirs } from './merkle.js';
 import { parseModtime } from './modtime.js';
 import { checkEntryName, parentName } from './paths.js';
 import { MAX_CHUNK_BYTES, TOC_VERSION, type Toc, type TocEntry } from './types.js';
@@ -21,6 +21,11 @@ export function tocDigest(bytes: Uint8Array): Digest {
 
 /** Parses and validates TOC bytes from anywhere (disk, peer, archive); refuses anything malformed. */
 export function decodeToc(bytes: Uint8Array): Toc {
+  return decodeTocDirs(bytes).toc;
+}
+
+/** decodeToc, also returning each directory's Merkle node digest (a TocView keeps them to apply deltas). */
+export function decodeTocDirs(bytes: Uint8Array): { toc: Toc; dirs: Map<string, Digest> } {
   if (bytes.length > MAX_TOC_BYTES) throw malformedToc(`${bytes.length} bytes is over the limit of ${MAX_TOC_BYTES}`);
   let raw: unknown;
   try {
@@ -28,14 +33,18 @@ export function decodeToc(bytes: Uint8Array): Toc {
   } catch (err) {
     throw malformedToc(`not JSON (${(err as Error).message})`);
   }
-  validateToc(raw);
-  return raw;
+  const dirs = validateTocDirs(raw);
+  return { toc: raw as Toc, dirs };
 }
 
 const isUint = (n: unknown): n is number => typeof n === 'number' && Number.isSafeInteger(n) && n >= 0;
 
 /** Throws ERR_DFTFS_MALFORMED_TOC (or ERR_DFTFS_UNSAFE_PATH) unless `raw` is a well-formed TOC. */
 export function validateToc(raw: unknown): asserts raw is Toc {
+  validateTocDirs(raw);
+}
+
+function validateTocDirs(raw: unknown): Map<string, Digest> {
   if (!raw || typeof raw !== 'object') throw malformedToc('not an object');
   const t = raw as Record<string, unknown>;
   if (t.version !== TOC_VERSION) throw malformedToc(`unsupported version ${JSON.stringify(t.version)} (this dftfs reads ${TOC_VERSION})`);
@@ -46,26 +55,34 @@ export function validateToc(raw: unknown): asserts raw is Toc {
   if (!Array.isArray(t.entries)) throw malformedToc('entries is not an array');
   const chunkBytes = t.chunkBytes;
   const seen = new Map<string, TocEntry>();
+  const lookup = (n: string) => seen.get(n);
   for (const [i, e] of (t.entries as unknown[]).entries()) {
     try {
-      validateEntry(e, chunkBytes, seen);
+      if (seen.has((e as TocEntry)?.name)) throw malformedToc(`duplicate name ${JSON.stringify((e as TocEntry).name)}`);
+      checkEntry(e, chunkBytes, lookup);
     } catch (err) {
       if (isDftfsError(err, 'ERR_DFTFS_MALFORMED_TOC')) throw malformedToc(`entry ${i}: ${err.message.replace(/^malformed TOC: /, '')}`);
       throw err;
     }
     seen.set((e as TocEntry).name, e as TocEntry);
   }
-  if (merkleRoot(t.entries as TocEntry[]) !== t.root) throw malformedToc('root does not match the entries');
+  const dirs = merkleDirs(t.entries as TocEntry[]);
+  if (dirs.get('.') !== t.root) throw malformedToc('root does not match the entries');
+  return dirs;
 }
 
-function validateEntry(raw: unknown, chunkBytes: number, seen: Map<string, TocEntry>): void {
+/**
+ * Throws unless `raw` is a well-formed entry whose directory (and, for a hard link, whose target)
+ * `lookup` finds: a TOC checks each entry against those before it, a delta against the tree it
+ * applies to.
+ */
+export function checkEntry(raw: unknown, chunkBytes: number, lookup: (name: string) => TocEntry | undefined): asserts raw is TocEntry {
   if (!raw || typeof raw !== 'object') throw malformedToc('not an object');
   const e = raw as Record<string, unknown>;
   if (typeof e.name !== 'string') throw malformedToc('name is not a string');
   checkEntryName(e.name);
-  if (seen.has(e.name)) throw malformedToc(`duplicate name ${JSON.stringify(e.name)}`);
   if (e.name !== '.') {
-    const parent = seen.get(parentName(e.name));
+    const parent = lookup(parentName(e.name));
     if (!parent || parent.type !== 'dir') throw malformedToc(`${JSON.stringify(e.name)} comes before its directory`);
   }
   if (!isUint(e.mode) || e.mode > 0o7777) throw malformedToc(`${e.name}: bad mode`);
@@ -77,7 +94,7 @@ function validateEntry(raw: unknown, chunkBytes: number, seen: Map<string, TocEn
       if (typeof e.linkName !== 'string' || e.linkName.length === 0) throw malformedToc(`${e.name}: symlink without linkName`);
       return;
     case 'hardlink': {
-      const target = typeof e.linkName === 'string' ? seen.get(e.linkName) : undefined;
+      const target = typeof e.linkName === 'string' ? lookup(e.linkName) : undefined;
       if (!target || target.type !== 'reg') throw malformedToc(`${e.name}: hardlink to ${JSON.stringify(e.linkName)}, which is not an earlier regular file`);
       return;
     }

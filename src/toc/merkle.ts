@@ -9,22 +9,39 @@ function header(e: TocEntry): string {
   return [e.type, baseName(e.name), e.mode.toString(8), e.modtime, e.size ?? '', e.digest ?? '', e.linkName ?? ''].join('\0') + '\n';
 }
 
+/** The node digest of a directory: its header, then each child's header (or node digest, for a directory) in name order. */
+export function dirDigest(dir: TocEntry, kids: readonly TocEntry[], dirs: ReadonlyMap<string, Digest>): Digest {
+  const sorted = [...kids].sort((a, b) => compareNames(baseName(a.name), baseName(b.name)));
+  let text = header(dir);
+  for (const k of sorted) text += k.type === 'dir' ? `${dirs.get(k.name)!}\n` : header(k);
+  return digestBytes(enc.encode(text));
+}
+
+/** The root directory's entry, or the implicit one a TOC without `.` has. */
+export const rootEntry = (byName: (name: string) => TocEntry | undefined): TocEntry => byName('.') ?? { name: '.', type: 'dir', mode: 0o755, modtime: '' };
+
 /**
- * Merkle root over a tree, one node per directory: a directory hashes its own header followed,
+ * Merkle tree over a tree, one node per directory: a directory hashes its own header followed,
  * in name order, by each child's header (files, links) or node hash (subdirectories). Two trees
  * have the same root iff they have the same names, types, modes, times, contents and links.
- * Hashing per directory rather than per entry keeps a 20,000-file tree to a few hundred hashes.
+ * Hashing per directory rather than per entry keeps a 20,000-file tree to a few hundred hashes,
+ * and lets a change of a few paths re-hash only their directories (TocView.withDelta).
+ * Returns each directory's node digest; the root's is under `.`.
  */
-export function merkleRoot(entries: readonly TocEntry[]): Digest {
+export function merkleDirs(entries: readonly TocEntry[]): Map<string, Digest> {
   const children = new Map<string, TocEntry[]>();
+  let root: TocEntry | undefined;
   for (const e of entries) {
-    if (e.name === '.') continue;
+    if (e.name === '.') {
+      root = e;
+      continue;
+    }
     const p = parentName(e.name);
     let list = children.get(p);
     if (!list) children.set(p, (list = []));
     list.push(e);
   }
-  const root = entries.find((e) => e.name === '.') ?? { name: '.', type: 'dir', mode: 0o755, modtime: '' };
+  root ??= rootEntry(() => undefined);
   // Iterative post-order: deep trees must not overflow the stack.
   const done = new Map<string, Digest>();
   const stack: Array<{ e: TocEntry; expanded: boolean }> = [{ e: root, expanded: false }];
@@ -37,12 +54,13 @@ export function merkleRoot(entries: readonly TocEntry[]): Digest {
       continue;
     }
     stack.pop();
-    const sorted = [...kids].sort((a, b) => compareNames(baseName(a.name), baseName(b.name)));
-    let text = header(top.e);
-    for (const k of sorted) text += k.type === 'dir' ? `${done.get(k.name)!}\n` : header(k);
-    done.set(top.e.name, digestBytes(enc.encode(text)));
+    done.set(top.e.name, dirDigest(top.e, kids, done));
   }
-  return done.get(root.name)!;
+  return done;
+}
+
+export function merkleRoot(entries: readonly TocEntry[]): Digest {
+  return merkleDirs(entries).get('.')!;
 }
 
 const SURROGATE_RE = /[\uD800-\uDFFF]/;

@@ -46,7 +46,7 @@ async function setup(t: import('node:test').TestContext, opts: { readOnly?: bool
     },
     async whole(desc) { return desc.size ? store.objectPath(desc.digest) : ''; },
   };
-  let view = new TocView(toc);
+  let view = TocView.of(toc);
   const upper = await new UpperLayer(path.join(dir, 'cache')).open();
   const opened: string[] = [];
   const ops = createFuseOps({ view: () => view, upper, objects, uid: 0, gid: 0, readOnly: opts.readOnly, onOpen: (n) => opened.push(n) });
@@ -150,7 +150,7 @@ test('upper files and whiteouts are reloaded by the next mount of the same cache
 
 test('a failing object source surfaces as EIO, never as a throw across the boundary', async (t) => {
   const broken = createFuseOps({
-    view: () => new TocView({ version: 1, hashAlgorithm: 'blake3', chunkBytes: 4, root: 'blake3:00', generation: 0, entries: [
+    view: () => TocView.of({ version: 1, hashAlgorithm: 'blake3', chunkBytes: 4, root: 'blake3:00', generation: 0, entries: [
       { name: '.', type: 'dir', mode: 0o755, modtime: '2024-01-01T00:00:00.000000000Z' },
       { name: 'f', type: 'reg', mode: 0o644, modtime: '2024-01-01T00:00:00.000000000Z', size: 4, digest: 'blake3:aa', chunks: [{ chunkOffset: 0, chunkSize: 4, chunkDigest: 'blake3:aa' }] },
     ] }),
