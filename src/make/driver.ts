@@ -389,7 +389,12 @@ export class Driver {
     if (this.interrupted) return;
     this.interrupted = signal;
     this.o.warn(`${signal}: stopping make`);
-    for (const pid of [this.make?.pid, ...this.shims]) {
+    // make passes SIGTERM on to its children (the shims) itself; a shim killed first made make
+    // report "wait: No child processes" and exit 2 instead of dying by the signal. SIGINT make
+    // leaves to the terminal, which reaches the shims only when it came from one: they get it here.
+    const makeRuns = this.make?.pid !== undefined && this.make.exitCode === null && this.make.signalCode === null;
+    const targets = signal === 'SIGTERM' && makeRuns ? [this.make!.pid] : [this.make?.pid, ...this.shims];
+    for (const pid of targets) {
       if (pid === undefined) continue;
       try {
         process.kill(pid, signal);
