@@ -17,9 +17,6 @@ export function dirDigest(dir: TocEntry, kids: readonly TocEntry[], dirs: Readon
   return digestBytes(enc.encode(text));
 }
 
-/** The root directory's entry, or the implicit one a TOC without `.` has. */
-export const rootEntry = (byName: (name: string) => TocEntry | undefined): TocEntry => byName('.') ?? { name: '.', type: 'dir', mode: 0o755, modtime: '' };
-
 /**
  * Merkle tree over a tree, one node per directory: a directory hashes its own header followed,
  * in name order, by each child's header (files, links) or node hash (subdirectories). Two trees
@@ -41,7 +38,7 @@ export function merkleDirs(entries: readonly TocEntry[]): Map<string, Digest> {
     if (!list) children.set(p, (list = []));
     list.push(e);
   }
-  root ??= rootEntry(() => undefined);
+  root ??= { name: '.', type: 'dir', mode: 0o755, modtime: '' }; // a TOC without `.` (hand-made ones)
   // Iterative post-order: deep trees must not overflow the stack.
   const done = new Map<string, Digest>();
   const stack: Array<{ e: TocEntry; expanded: boolean }> = [{ e: root, expanded: false }];
