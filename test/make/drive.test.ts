@@ -110,8 +110,12 @@ test('a worker killed with SIGKILL mid-job: the job runs again elsewhere and the
   const marker = path.join(dir, 'running-on');
   const ws = await workers(t, nats, dir, 2, 1);
   const build = drive(nats, dir, tree, ['-j2']);
-  for (let i = 0; i < 200 && !fs.existsSync(marker); i++) await new Promise((r) => setTimeout(r, 50));
-  const victim = fs.readFileSync(marker, 'utf8').trim();
+  // The shell creates the marker before echo writes to it: wait for the name, not for the file.
+  let victim = '';
+  for (let i = 0; i < 200 && !victim; i++) {
+    await sleep(50);
+    victim = fs.existsSync(marker) ? fs.readFileSync(marker, 'utf8').trim() : '';
+  }
   const w = ws.find((p) => p.agent === victim);
   assert.ok(w, `the job ran on a known worker (${victim})`);
   await w.kill('SIGKILL');
