@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Bus, startNatsServer, type NatsServerHandle } from '../bus/index.js';
 import { storeDir } from '../config.js';
+import { concurrency } from '../concurrency.js';
 import { DftfsError, usageError } from '../errors.js';
 import { digestBytes, type Digest, type HashPool } from '../hash/index.js';
 import { hashFile } from '../indexer/index.js';
@@ -12,6 +13,8 @@ import { createLogger } from '../log.js';
 import { PeerClient, PeerServer, RateLimiter, tlsKey, type GetRequest } from '../net/index.js';
 import { ObjectStore } from '../store/index.js';
 import { MAX_CHUNK_BYTES, diffToc, encodeToc, type Toc, type TocChunk, type TocDelta } from '../toc/index.js';
+import { batchable, fetchBatch, type BatchSink } from './batch-fetch.js';
+import { ChunkCache } from './chunk-cache.js';
 import { FETCH_STALL_MS, fillPartial, type FetchEnv, type FetchOptions, type FetchStats, type Holder } from './fetcher.js';
 import { HostLocks } from './host-lock.js';
 import { parseDesc, type ObjectDesc } from './object-desc.js';
@@ -61,6 +64,17 @@ export interface AgentOptions {
   fetchStallMs?: number;
 }
 
+/** Objects fetched at once by fetchMany outside its batch (bigger ones, and what the batch's holder did not deliver). */
+const FETCH_MANY_JOBS = 8;
+
+export interface BatchSummary {
+  /** Distinct non-empty objects asked for. */
+  objects: number;
+  /** How many of them came over the network (the rest were in the host store already). */
+  fetched: number;
+  bytes: number;
+}
+
 export interface FetchResult {
   how: 'present' | 'host' | 'network';
   bytes: number;
@@ -104,6 +118,7 @@ export class Agent {
   private server!: PeerServer;
   private tlsKey: Buffer | undefined;
   private readonly published = new Map<Digest, { file: string; desc: ObjectDesc }>();
+  private readonly served = new ChunkCache();
   private readonly partials = new Map<Digest, PartialObject>();
   private readonly inflight = new Map<Digest, Promise<FetchResult>>();
   private readonly descs = new Map<Digest, ObjectDesc>();
@@ -185,7 +200,21 @@ export class Agent {
         await fh.close();
       }
     };
-    const verified = (buf: Buffer | undefined) => (buf && digestBytes(buf) === req.chunkDigest ? buf : undefined);
+    const cached = this.served.get(req.chunkDigest);
+    if (cached?.length === req.length) return cached;
+    const verified = (buf: Buffer | undefined) => {
+      if (!buf || digestBytes(buf) !== req.chunkDigest) return undefined;
+      this.served.put(req.chunkDigest, buf);
+      return buf;
+    };
+    // A published file first: the origin of a tree holds nearly everything that way, and looking in
+    // the store first would cost it a stat per request.
+    const pub = this.published.get(req.object);
+    if (pub) {
+      const buf = verified(await read(pub.file).catch(() => undefined));
+      if (buf) return buf;
+      this.status.failure(`${pub.file} changed since it was published; not served from there`);
+    }
     if (this.store.has(req.object)) {
       const buf = await read(this.store.objectPath(req.object)).catch(() => undefined);
       if (verified(buf)) return buf;
@@ -198,12 +227,6 @@ export class Agent {
       // A partial's chunks were verified as they arrived, in our own temp file: hashing them
       // again before forwarding would cost every chain hop a second pass over each byte.
       if (i >= 0 && (partial.has(i) || (req.waitMs && (await partial.waitFor(i, req.waitMs, signal))))) return partial.read(i);
-    }
-    const pub = this.published.get(req.object);
-    if (pub) {
-      const buf = verified(await read(pub.file).catch(() => undefined));
-      if (!buf) this.status.failure(`${pub.file} changed since it was published; not served`);
-      return buf;
     }
     return undefined;
   }
@@ -313,10 +336,7 @@ export class Agent {
             void c?.then((x) => x.close(), () => undefined);
           },
           discover: (o) => this.discover(o),
-          report: (kind, addr, object, detail) => {
-            this.status.failure(`${kind} from ${addr.agent} for ${object}: ${detail}`);
-            if (kind === 'corrupt') this.bus.publish(this.bus.subject('report'), { agent: addr.agent, object, detail, by: this.id });
-          },
+          report: this.reportBad,
           compress: this.opts.compress ?? false,
           jobs: this.opts.jobs ?? 4,
           stallMs: this.opts.fetchStallMs ?? FETCH_STALL_MS,
@@ -336,6 +356,77 @@ export class Agent {
       }
     }
   }
+
+  /**
+   * Makes the host store hold many objects (a directory's small files, a tree). The small ones are
+   * asked of the first hinted holder in one pipelined batch (see batch-fetch.ts); whatever it does
+   * not deliver, and every bigger object, goes through fetch() (discovery, other sources), `jobs`
+   * at a time. Objects another fetch is already bringing are waited for. Rejects with the first
+   * failure once every object has been tried.
+   */
+  async fetchMany(descs: ObjectDesc[], opts: FetchOptions & { jobs?: number; onDone?: (d: ObjectDesc) => void } = {}): Promise<BatchSummary> {
+    const summary: BatchSummary = { objects: 0, fetched: 0, bytes: 0 };
+    const source = (opts.hints ?? []).find((h) => addrKey(h) !== addrKey(this.addr));
+    const limit = concurrency(opts.jobs ?? FETCH_MANY_JOBS);
+    const unique = new Map(descs.filter((d) => d.size > 0).map((d) => [d.digest, d]));
+    const waits: Array<Promise<FetchResult>> = [];
+    const small: ObjectDesc[] = [];
+    const settle = new Map<Digest, (stored: boolean) => void>();
+    for (const d of unique.values()) {
+      summary.objects++;
+      const running = this.inflight.get(d.digest);
+      if (running) waits.push(running);
+      else if (this.store.has(d.digest)) {
+        opts.onDone?.(d);
+        continue;
+      }
+      else if (source && batchable(d)) {
+        small.push(d);
+        this.descs.set(d.digest, d);
+        const started = performance.now();
+        const p = new Promise<boolean>((r) => settle.set(d.digest, r))
+          .then((stored): Promise<FetchResult> | FetchResult => stored
+            ? { how: 'network', bytes: d.size, ms: performance.now() - started, bytesFrom: { [source.agent]: d.size }, retries: 0, busy: 0 }
+            : limit(() => this.doFetch(d, opts)))
+          .finally(() => this.inflight.delete(d.digest));
+        this.inflight.set(d.digest, p);
+        waits.push(p);
+      } else waits.push(limit(() => this.fetch(d, opts)));
+      if (opts.onDone) void waits[waits.length - 1]!.then(() => opts.onDone!(d), () => undefined);
+    }
+    const stored: Digest[] = [];
+    if (source && small.length) {
+      await this.fetchBatchInto(this.store, source, small, (d, ok) => {
+        if (ok) stored.push(d.digest);
+        settle.get(d.digest)!(ok);
+      });
+      // One announcement for the batch, not one per object.
+      if (stored.length) this.bus.publish(this.bus.subject('have'), { ...this.addr, objects: stored });
+    }
+    let first: Error | undefined;
+    for (const r of await Promise.allSettled(waits)) {
+      if (r.status === 'rejected') first ??= r.reason as Error;
+      else if (r.value.how === 'network') {
+        summary.fetched++;
+        summary.bytes += r.value.bytes;
+      }
+    }
+    if (first) throw first;
+    return summary;
+  }
+
+  /**
+   * Asks one holder for many small objects (see fetchBatch), handing each verified object to
+   * `sink` (the host store, or a tree being written). Never throws: `settled` tells what arrived.
+   */
+  fetchBatchInto(sink: BatchSink, from: PeerAddr, descs: ObjectDesc[], settled: (d: ObjectDesc, ok: boolean) => void): Promise<void> {
+    return fetchBatch({ store: sink, connect: (a) => this.connect(a), compress: this.opts.compress ?? false, report: this.reportBad }, from, descs, settled);
+  }
+
+  private readonly reportBad = (kind: 'corrupt' | 'failed', addr: PeerAddr, object: Digest, detail: string) => {
+    this.status.failure(`${kind} from ${addr.agent} for ${object}: ${detail}`);
+    if (kind === 'corrupt') this.bus.publish(this.bus.subject('report'), { agent: addr.agent, object, detail, by: this.id });
+  };
 
   /** The object being received, if this agent is receiving it now (its verified chunks are readable). */
   partial(digest: Digest): PartialObject | undefined {

@@ -1,13 +1,10 @@
-import fs from 'node:fs';
-import fsp from 'node:fs/promises';
-import path from 'node:path';
 import type { Readable } from 'node:stream';
 import tar from 'tar-stream';
 import { DftfsError, isDftfsError } from '../errors.js';
 import type { Digest } from '../hash/index.js';
 import type { ObjectStore } from '../store/index.js';
 import {
-  checkEntryName, decodeToc, parseModtime, resolveInside, symlinkStaysInside, tocDigest, MAX_TOC_BYTES,
+  checkEntryName, decodeToc, symlinkStaysInside, tocDigest, MAX_TOC_BYTES,
   type Toc, type TocEntry,
 } from '../toc/index.js';
 import { TOC_ENTRY_NAME } from './format.js';
@@ -110,46 +107,4 @@ export async function importArchive(input: Readable, store: ObjectStore): Promis
     if (e.type === 'reg' && !seen.has(e.name) && !refusedNames.has(e.name) && !store.has(e.digest!)) refused.push({ name: e.name, reason: 'missing from the archive' });
   }
   return { toc, tocDigest: digest, objectsWritten, bytes, refused };
-}
-
-/**
- * Writes a tree version out of the store into `dest`. Files are copies (reflinks where the file
- * system can): a hardlink into the store would let an edit or chmod of the tree corrupt it.
- * Names in `skip` (entries refused at import) are left out.
- */
-export async function materialize(toc: Toc, store: ObjectStore, dest: string, skip: ReadonlySet<string> = new Set()): Promise<void> {
-  await fsp.mkdir(dest, { recursive: true });
-  const root = await fsp.realpath(dest);
-  const dirs: TocEntry[] = [];
-  for (const e of toc.entries) {
-    if (skip.has(e.name) || (e.type === 'hardlink' && skip.has(e.linkName!))) continue;
-    const target = e.name === '.' ? root : resolveInside(root, e.name);
-    if (e.type === 'dir') {
-      await fsp.mkdir(target, { recursive: true });
-      dirs.push(e);
-    } else if (e.type === 'reg') {
-      const tmp = `${target}.dftfs-tmp`;
-      await fsp.copyFile(store.objectPath(e.digest!), tmp, fs.constants.COPYFILE_FICLONE);
-      await fsp.chmod(tmp, e.mode);
-      await setTimes(tmp, e.modtime);
-      await fsp.rename(tmp, target);
-    } else if (e.type === 'hardlink') {
-      await fsp.rm(target, { force: true });
-      await fsp.link(resolveInside(root, e.linkName!), target);
-    } else {
-      if (!symlinkStaysInside(e.name, e.linkName!)) throw new DftfsError('ERR_DFTFS_UNSAFE_PATH', `refused symlink ${e.name} -> ${e.linkName}: points outside the tree`);
-      await fsp.rm(target, { force: true });
-      await fsp.symlink(e.linkName!, target);
-    }
-  }
-  // Directory times last: creating their children changed them.
-  for (const d of dirs.reverse()) {
-    await fsp.chmod(d.name === '.' ? root : path.join(root, d.name), d.mode);
-    await setTimes(d.name === '.' ? root : path.join(root, d.name), d.modtime);
-  }
-}
-
-async function setTimes(p: string, modtime: string): Promise<void> {
-  const sec = Number(parseModtime(modtime)!) / 1e9;
-  await fsp.utimes(p, sec, sec);
 }

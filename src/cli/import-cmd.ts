@@ -2,7 +2,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { defineCommand } from 'citty';
 import { DftfsError } from '../errors.js';
-import { importArchive, materialize } from '../archive/index.js';
+import { importArchive } from '../archive/index.js';
+import { materialize } from '../store/index.js';
 import { homeArgs, openStore, resolveHome, type CliContext } from './context.js';
 import { createReporter, formatBytes } from './output.js';
 
@@ -22,7 +23,7 @@ export const createImportCommand = (ctx: CliContext) => defineCommand({
     const input = args.archive === '-' ? process.stdin : fs.createReadStream(path.resolve(args.archive));
     const res = await importArchive(input, store);
     for (const r of res.refused) out.warn(`refused ${JSON.stringify(r.name)}: ${r.reason}`);
-    if (args.to) await materialize(res.toc, store, args.to, new Set(res.refused.map((r) => r.name.replace(/\/+$/, ''))));
+    if (args.to) await materialize(res.toc.entries, store, args.to, { skip: new Set(res.refused.map((r) => r.name.replace(/\/+$/, ''))) });
     ctx.io.stdout.write(`${res.tocDigest}\n`);
     out.info(`imported ${res.toc.entries.length} entries, ${formatBytes(res.bytes)} verified, ${res.objectsWritten} new objects in ${store.root}`);
     if (res.refused.length) {

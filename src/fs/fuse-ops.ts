@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import { descOf } from '../agent/index.js';
+import { descOf, type ObjectDesc } from '../agent/index.js';
 import { createLogger } from '../log.js';
 import { parentName, parseModtime, type TocEntry } from '../toc/index.js';
 import { fsError, toErrno } from './errno.js';
@@ -141,15 +141,15 @@ export function createFuseOps(o: FuseOpsOptions): FuseOps {
     const dir = parentName(name);
     if (prefetchedIn.has(dir)) return;
     prefetchedIn.add(dir);
-    let n = 0;
+    const siblings: ObjectDesc[] = [];
     for (const c of view.children(dir)) {
-      if (n >= DIR_PREFETCH_MAX_FILES) break;
+      if (siblings.length >= DIR_PREFETCH_MAX_FILES) break;
       const full = dir === '.' ? c : `${dir}/${c}`;
       const e = full === name || upper.has(full) ? undefined : lowerEntry(full);
       if (e?.type !== 'reg' || !e.digest || (e.size ?? 0) === 0 || (e.size ?? 0) > DIR_PREFETCH_MAX_FILE_BYTES) continue;
-      o.objects.prefetch(descOf(e));
-      n++;
+      siblings.push(descOf(e));
     }
+    o.objects.prefetch(siblings);
   }
 
   async function children(name: string): Promise<string[]> {
@@ -224,7 +224,7 @@ export function createFuseOps(o: FuseOpsOptions): FuseOps {
         return openUpper(name, flags, write);
       }
       const desc = descOf(f.entry);
-      o.objects.prefetch(desc);
+      o.objects.prefetch([desc]);
       prefetchSiblings(name);
       return addHandle({ kind: 'lower', name, file: o.objects.open(desc) });
     },

@@ -7,13 +7,11 @@ const log = createLogger('fuse');
 
 /** How often a read re-checks for its chunks when no partial object is visible yet (another agent of the host fetches it). */
 const HOST_WAIT_POLL_MS = 25;
-/** Prefetches running at once per mount (each is one small request to a peer). */
-const PREFETCH_PARALLEL = 16;
 
 /** Where a mount gets the bytes of files it did not write: the host store, fetched through the agent. */
 export interface ObjectSource {
-  /** Starts fetching an object (no wait); the mount calls it on `open`. */
-  prefetch(desc: ObjectDesc): void;
+  /** Starts fetching objects (no wait); the mount calls it on `open`, for the file and its small siblings. */
+  prefetch(descs: ObjectDesc[]): void;
   /** Opens an object for reading; reads wait for the chunks they cover, at most `timeoutMs` each. */
   open(desc: ObjectDesc): LowerFile;
   /** Waits until the whole object is in the host store and returns its path (copy-up before a write). */
@@ -41,26 +39,10 @@ export class AgentObjectSource implements ObjectSource {
     return this.agent.fetch(desc, { hints: this.holders() });
   }
 
-  private readonly prefetchQueue: ObjectDesc[] = [];
-  private prefetching = 0;
-
-  /** Queues a fetch; at most PREFETCH_PARALLEL run at once (an open of a queued file starts its own at once). */
-  prefetch(desc: ObjectDesc): void {
-    if (desc.size === 0 || this.agent.store.has(desc.digest)) return;
-    this.prefetchQueue.push(desc);
-    this.pumpPrefetch();
-  }
-
-  private pumpPrefetch(): void {
-    while (this.prefetching < PREFETCH_PARALLEL && this.prefetchQueue.length) {
-      const desc = this.prefetchQueue.shift()!;
-      if (this.agent.store.has(desc.digest)) continue;
-      this.prefetching++;
-      this.fetch(desc).catch((err: Error) => log.debug('prefetch failed', desc.digest, err.message)).finally(() => {
-        this.prefetching--;
-        this.pumpPrefetch();
-      });
-    }
+  /** Starts fetching objects (small ones in one batch from the TOC's origin); failures are left to the reads. */
+  prefetch(descs: ObjectDesc[]): void {
+    const todo = descs.filter((d) => d.size > 0 && !this.agent.store.has(d.digest));
+    if (todo.length) this.agent.fetchMany(todo, { hints: this.holders() }).catch((err: Error) => log.debug('prefetch failed', err.message));
   }
 
   async whole(desc: ObjectDesc): Promise<string> {

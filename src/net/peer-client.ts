@@ -45,6 +45,7 @@ export class PeerClient {
   private socket: net.Socket | undefined;
   private readonly pending: Pending[] = [];
   private nextId = 1;
+  private corked = false;
   private lastActivity = performance.now();
   private stallTimer: NodeJS.Timeout | undefined;
   private failure: Error | undefined;
@@ -181,6 +182,15 @@ export class PeerClient {
     return new Promise((resolve, reject) => {
       if (this.pending.length === 0) this.lastActivity = performance.now();
       this.pending.push({ req: full, resolve, reject });
+      // Requests made in one tick (a batch's window) leave in one write.
+      if (!this.corked) {
+        this.corked = true;
+        this.socket!.cork();
+        process.nextTick(() => {
+          this.corked = false;
+          this.socket!.uncork();
+        });
+      }
       this.socket!.write(encodeFrame({ type: 'GET', body: { ...full } }));
     });
   }

@@ -2,6 +2,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
+import { concurrency } from '../concurrency.js';
 import { isDftfsError } from '../errors.js';
 import type { Digest } from '../hash/index.js';
 import { createLogger } from '../log.js';
@@ -19,6 +20,14 @@ export const HANDSHAKE_TIMEOUT_MS = 10_000;
 
 /** A slot whose connection asked nothing of the object for this long goes to the next asker. */
 export const SLOT_IDLE_MS = 2_000;
+
+/** GETs of one connection being read at once (answers still go out in order). */
+export const SERVE_AHEAD = 8;
+
+type Answer =
+  | { type: 'BUSY' | 'NOT_FOUND' }
+  | { type: 'ERROR'; code: string; message: string }
+  | { type: 'DATA'; size: number; payload: Buffer };
 
 /** What a peer server serves: verified bytes of a chunk it holds, or undefined. */
 export interface ChunkSource {
@@ -86,6 +95,7 @@ export class PeerServer {
     const nonce = newNonce();
     let peer: PeerIdentity | undefined;
     let queue: Promise<void> = Promise.resolve();
+    const reading = concurrency(SERVE_AHEAD);
     const held = new Set<string>();
     const drop = (reason: string) => {
       this.opts.onReject?.({ remote, reason });
@@ -135,8 +145,10 @@ export class PeerServer {
         } catch (err) {
           return drop((err as Error).message);
         }
-        const who = peer;
-        queue = queue.then(() => this.serve(socket, conn, who, held, req, abort.signal)).catch((err) => {
+        // Answers are read ahead, SERVE_AHEAD at once (a batch of small files is otherwise one
+        // file read after another), and written in the order asked.
+        const answer = reading(() => this.answer(conn, peer!, held, req, abort.signal));
+        queue = queue.then(async () => this.send(socket, conn, peer!, req, await answer)).catch((err) => {
           log.debug('serve failed', (err as Error).message);
           socket.destroy();
         });
@@ -144,35 +156,39 @@ export class PeerServer {
     });
   }
 
-  private async serve(socket: net.Socket, conn: number, peer: PeerIdentity, held: Set<string>, req: GetRequest, signal: AbortSignal): Promise<void> {
-    if (socket.destroyed) return;
+  /** What to answer a GET: BUSY, NOT_FOUND, ERROR, or the bytes (compressed if asked). */
+  private async answer(conn: number, peer: PeerIdentity, held: Set<string>, req: GetRequest, signal: AbortSignal): Promise<Answer> {
     const slot = `${peer.host}\0${req.object}`;
     const owner = this.slots.get(slot);
     const now = performance.now();
-    if (owner && owner.conn !== conn && now - owner.lastMs < SLOT_IDLE_MS) {
-      socket.write(encodeFrame({ type: 'BUSY', body: { id: req.id } }));
-      return;
-    }
+    if (owner && owner.conn !== conn && now - owner.lastMs < SLOT_IDLE_MS) return { type: 'BUSY' };
     this.slots.set(slot, { conn, lastMs: now });
     held.add(slot);
     let bytes: Buffer | undefined;
     try {
       bytes = await this.opts.source.readChunk(req, signal);
     } catch (err) {
-      const code = isDftfsError(err) ? err.code : 'ERR_DFTFS_IO';
-      socket.write(encodeFrame({ type: 'ERROR', body: { id: req.id, code, message: (err as Error).message } }));
-      return;
+      return { type: 'ERROR', code: isDftfsError(err) ? err.code : 'ERR_DFTFS_IO', message: (err as Error).message };
     }
-    if (!bytes) {
-      socket.write(encodeFrame({ type: 'NOT_FOUND', body: { id: req.id } }));
-      return;
-    }
-    const payload = req.compress ? await deflate(bytes, { level: 1 }) : bytes;
-    await this.opts.limiter?.take(payload.length);
+    if (!bytes) return { type: 'NOT_FOUND' };
+    return { type: 'DATA', size: bytes.length, payload: req.compress ? await deflate(bytes, { level: 1 }) : bytes };
+  }
+
+  private async send(socket: net.Socket, conn: number, peer: PeerIdentity, req: GetRequest, a: Answer): Promise<void> {
     if (socket.destroyed) return;
-    const ok = socket.write(encodeFrame({ type: 'DATA', requestId: req.id, bytes: payload }));
-    this.slots.set(slot, { conn, lastMs: performance.now() });
-    this.opts.onServe?.({ peer, object: req.object, bytes: bytes.length });
+    if (a.type === 'ERROR') {
+      socket.write(encodeFrame({ type: 'ERROR', body: { id: req.id, code: a.code, message: a.message } }));
+      return;
+    }
+    if (a.type !== 'DATA') {
+      socket.write(encodeFrame({ type: a.type, body: { id: req.id } }));
+      return;
+    }
+    await this.opts.limiter?.take(a.payload.length);
+    if (socket.destroyed) return;
+    const ok = socket.write(encodeFrame({ type: 'DATA', requestId: req.id, bytes: a.payload }));
+    this.slots.set(`${peer.host}\0${req.object}`, { conn, lastMs: performance.now() });
+    this.opts.onServe?.({ peer, object: req.object, bytes: a.size });
     if (!ok) await new Promise<void>((resolve) => { socket.once('drain', resolve); socket.once('close', resolve); });
   }
 

@@ -4,10 +4,10 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { test, type TestContext } from 'node:test';
 import tar from 'tar-stream';
-import { exportTree, importArchive, materialize, TOC_ENTRY_NAME } from '../../src/archive/index.js';
+import { exportTree, importArchive, TOC_ENTRY_NAME } from '../../src/archive/index.js';
 import { HashPool, digestBytes } from '../../src/hash/index.js';
 import { indexTree } from '../../src/indexer/index.js';
-import { ObjectStore } from '../../src/store/index.js';
+import { materialize, ObjectStore } from '../../src/store/index.js';
 import { encodeToc, merkleRoot, type Toc, type TocEntry } from '../../src/toc/index.js';
 import { pseudoRandom, tempDir } from '../helpers.js';
 
@@ -60,7 +60,7 @@ test('export then import into a fresh store and write out: the same tree, every 
   assert.equal(res.toc.root, toc.root);
   assert.equal(res.objectsWritten, 4, 'big.bin, main.c, empty, run.sh (its hardlink shares the object)');
   assert.ok(store.has(res.tocDigest), 'the TOC is an object too');
-  await materialize(res.toc, store, path.join(root, 'copy'));
+  await materialize(res.toc.entries, store, path.join(root, 'copy'));
   assert.deepEqual(describe(path.join(root, 'copy')), describe(tree));
   assert.equal(fs.statSync(path.join(root, 'copy/run.sh')).ino, fs.statSync(path.join(root, 'copy/run-again.sh')).ino);
   const copyIno = fs.statSync(path.join(root, 'copy/big.bin')).ino;
@@ -119,7 +119,7 @@ test('import refuses entries that escape the tree, are not in the TOC, or whose 
   assert.equal(store.has(digestBytes(Buffer.from('tampered bytes'))), false);
   assert.equal(store.has(digestBytes(Buffer.from('expected bytes'))), false);
   assert.equal(fs.existsSync(path.join(root, 'escape')), false);
-  await materialize(res.toc, store, path.join(root, 'out'), new Set(refused.keys()));
+  await materialize(res.toc.entries, store, path.join(root, 'out'), { skip: new Set(refused.keys()) });
   assert.deepEqual(fs.readdirSync(path.join(root, 'out')), ['good']);
 });
 

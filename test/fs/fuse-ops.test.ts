@@ -34,7 +34,7 @@ async function setup(t: import('node:test').TestContext, opts: { readOnly?: bool
   const prefetched: string[] = [];
   const nameOf = new Map(toc.entries.map((e) => [e.digest, e.name]));
   const objects: ObjectSource = {
-    prefetch(desc) { prefetched.push(nameOf.get(desc.digest)!); },
+    prefetch(descs) { for (const d of descs) prefetched.push(nameOf.get(d.digest)!); },
     open(desc) {
       return {
         async read(buf, len, pos) {

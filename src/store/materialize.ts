@@ -1,0 +1,159 @@
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import { DftfsError } from '../errors.js';
+import { parseModtime, resolveInside, symlinkStaysInside, type Toc, type TocEntry } from '../toc/index.js';
+import type { ObjectStore } from './object-store.js';
+import { tempBeside } from './temp-name.js';
+
+/** Files placed at once: each is a few thread-pool round trips (copy, chmod, utimes, rename). */
+const PLACE_PARALLEL = 8;
+
+/** setuid and setgid are not carried over: a tree from elsewhere must not plant set-id programs. */
+const KEPT_MODE_BITS = 0o1777;
+
+export interface MaterializeOptions {
+  /** Names left out (entries refused at import). */
+  skip?: ReadonlySet<string>;
+  /**
+   * Files become hardlinks of their store objects (zero copy) instead of copies: read-only, with
+   * the object's mode and times, since changing them would change the shared object.
+   */
+  link?: boolean;
+}
+
+/**
+ * The entries of `toc` under directory `dir` ('.' for all), renamed relative to it. A hardlink to
+ * a file outside `dir` becomes a regular file with that file's content.
+ */
+export function subtree(toc: Toc, dir: string): TocEntry[] {
+  if (dir === '.') return toc.entries;
+  const byName = new Map(toc.entries.map((e) => [e.name, e]));
+  const inside = (n: string) => n === dir || n.startsWith(`${dir}/`);
+  const rel = (n: string) => (n === dir ? '.' : n.slice(dir.length + 1));
+  const out: TocEntry[] = [];
+  for (const e of toc.entries) {
+    if (!inside(e.name)) continue;
+    if (e.type === 'hardlink' && !inside(e.linkName!)) {
+      const target = byName.get(e.linkName!)!;
+      out.push({ ...target, name: rel(e.name), mode: e.mode, modtime: e.modtime });
+    } else {
+      out.push({ ...e, name: rel(e.name), ...(e.type === 'hardlink' ? { linkName: rel(e.linkName!) } : {}) });
+    }
+  }
+  return out;
+}
+
+/**
+ * Writes tree entries (TOC order: a directory before its contents) into `dest`: `open` makes the
+ * directories, `write` places a file whose bytes the caller holds, `finish` places the other files
+ * out of the store, then links and directory modes and times. Every file is written under a temp
+ * name and renamed into place, so a crash leaves no half-written file visible. Files are copies
+ * (reflinks where the file system can) unless `link`: a hardlink into the store would let an edit
+ * or chmod of the tree corrupt it. A symlink pointing outside the tree is not written; its name
+ * comes back in `refused`.
+ */
+export class TreeWriter {
+  private readonly dirs: TocEntry[] = [];
+  private readonly files = new Map<string, TocEntry>();
+  private readonly links: TocEntry[] = [];
+
+  private constructor(private readonly root: string) {}
+
+  static async open(entries: readonly TocEntry[], dest: string, skip: ReadonlySet<string> = new Set()): Promise<TreeWriter> {
+    await fsp.mkdir(dest, { recursive: true });
+    const w = new TreeWriter(await fsp.realpath(dest));
+    for (const e of entries) {
+      if (skip.has(e.name) || (e.type === 'hardlink' && skip.has(e.linkName!))) continue;
+      if (e.type === 'dir') {
+        // Owner-writable while it is filled; its own mode is set last.
+        await fsp.mkdir(w.at(e.name), { recursive: true, mode: 0o700 });
+        w.dirs.push(e);
+      } else if (e.type === 'reg') w.files.set(e.name, e);
+      else w.links.push(e);
+    }
+    return w;
+  }
+
+  private at(name: string): string {
+    return name === '.' ? this.root : resolveInside(this.root, name);
+  }
+
+  /** Writes a file from bytes the caller verified against its entry's digest. */
+  async write(e: TocEntry, bytes: Uint8Array): Promise<void> {
+    this.files.delete(e.name);
+    await atomically(this.at(e.name), async (tmp) => {
+      const fh = await fsp.open(tmp, 'wx', e.mode & KEPT_MODE_BITS);
+      try {
+        await fh.write(bytes);
+        await fh.chmod(e.mode & KEPT_MODE_BITS); // the umask may have cleared bits
+        const sec = seconds(e.modtime);
+        await fh.utimes(sec, sec);
+      } finally {
+        await fh.close();
+      }
+    });
+  }
+
+  async finish(store: ObjectStore, link = false): Promise<{ refused: Array<{ name: string; reason: string }> }> {
+    const files = [...this.files.values()];
+    this.files.clear();
+    let next = 0;
+    const lane = async () => {
+      while (next < files.length) await this.placeFile(files[next++]!, store, link);
+    };
+    await Promise.all(Array.from({ length: Math.min(PLACE_PARALLEL, files.length) }, lane));
+    const refused: Array<{ name: string; reason: string }> = [];
+    for (const e of this.links) {
+      const target = this.at(e.name);
+      if (e.type === 'hardlink') {
+        await fsp.rm(target, { force: true });
+        await fsp.link(this.at(e.linkName!), target);
+      } else if (!symlinkStaysInside(e.name, e.linkName!)) {
+        refused.push({ name: e.name, reason: `symlink to ${JSON.stringify(e.linkName)} points outside the tree` });
+      } else {
+        await fsp.rm(target, { force: true });
+        await fsp.symlink(e.linkName!, target);
+      }
+    }
+    // Directory modes and times last: creating their children changed the times.
+    for (const d of this.dirs.reverse()) {
+      await fsp.chmod(this.at(d.name), d.mode & KEPT_MODE_BITS);
+      await setTimes(this.at(d.name), d.modtime);
+    }
+    return { refused };
+  }
+
+  private async placeFile(e: TocEntry, store: ObjectStore, link: boolean): Promise<void> {
+    if (e.size && !store.has(e.digest!)) throw new DftfsError('ERR_DFTFS_NOT_FOUND', `${e.name}: object ${e.digest} is not in the store at ${store.root}`);
+    await atomically(this.at(e.name), async (tmp) => {
+      if (link && e.size) return fsp.link(store.objectPath(e.digest!), tmp);
+      if (e.size) await fsp.copyFile(store.objectPath(e.digest!), tmp, fs.constants.COPYFILE_FICLONE);
+      else await fsp.writeFile(tmp, '');
+      await fsp.chmod(tmp, e.mode & KEPT_MODE_BITS);
+      await setTimes(tmp, e.modtime);
+    });
+  }
+}
+
+/** Writes tree entries out of the store into `dest` (see TreeWriter). */
+export async function materialize(entries: readonly TocEntry[], store: ObjectStore, dest: string, opts: MaterializeOptions = {}) {
+  return (await TreeWriter.open(entries, dest, opts.skip)).finish(store, opts.link);
+}
+
+/** Makes `target` with `fill(tmp)` under a temp name beside it, then renames it into place. */
+async function atomically(target: string, fill: (tmp: string) => Promise<unknown>): Promise<void> {
+  const tmp = tempBeside(target);
+  try {
+    await fill(tmp);
+    await fsp.rename(tmp, target);
+  } catch (err) {
+    await fsp.rm(tmp, { force: true });
+    throw err;
+  }
+}
+
+const seconds = (modtime: string) => Number(parseModtime(modtime)!) / 1e9;
+
+async function setTimes(p: string, modtime: string): Promise<void> {
+  await fsp.utimes(p, seconds(modtime), seconds(modtime));
+}
