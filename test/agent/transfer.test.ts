@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { test } from 'node:test';
+import { Agent } from '../../src/agent/index.js';
 import { Bus } from '../../src/bus/index.js';
 import { digestBytes } from '../../src/hash/index.js';
 import { PeerServer } from '../../src/net/index.js';
@@ -46,6 +47,56 @@ test('get fetches a published file by path and by digest, verified; the second c
   const escape = await runDftfs(['get', '../etc/passwd', path.join(dir, 'x'), ...hostArgs(nats, 'h1', home)]);
   assert.equal(escape.code, 1);
   assert.match(escape.stderr, /refused path/);
+});
+
+/** Every path under `root`: type, permission bits, mtime (ms), and content digest or link target. */
+function listing(root: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const walk = (rel: string) => {
+    const p = path.join(root, rel);
+    const st = fs.lstatSync(p);
+    const what = st.isSymbolicLink() ? `-> ${fs.readlinkSync(p)}` : st.isDirectory() ? 'dir' : b3sum(p);
+    out[rel || '.'] = `${(st.mode & 0o7777).toString(8)} ${st.isSymbolicLink() ? '' : Math.floor(st.mtimeMs)} ${what}`;
+    if (st.isDirectory()) for (const c of fs.readdirSync(p)) walk(rel ? `${rel}/${c}` : c);
+  };
+  walk('');
+  return out;
+}
+
+test('get of a directory: the tree arrives whole (contents, modes, times, links); a symlink out of a subtree is left out', async (t) => {
+  const dir = tempDir(t);
+  const tree = path.join(dir, 'tree');
+  fs.mkdirSync(path.join(tree, 'src/inc'), { recursive: true });
+  for (let i = 0; i < 300; i++) fs.writeFileSync(path.join(tree, 'src/inc', `h${i}.h`), pseudoRandom(2000 + i, 100 + (i % 250)));
+  fs.writeFileSync(path.join(tree, 'src/big.bin'), pseudoRandom(6 * MiB + 5, 7));
+  fs.writeFileSync(path.join(tree, 'src/empty'), '');
+  fs.writeFileSync(path.join(tree, 'src/run.sh'), '#!/bin/sh\necho hi\n', { mode: 0o755 });
+  fs.linkSync(path.join(tree, 'src/run.sh'), path.join(tree, 'src/run-again.sh'));
+  fs.symlinkSync('inc/h1.h', path.join(tree, 'src/h1-link'));
+  fs.symlinkSync('../top.txt', path.join(tree, 'src/up'));
+  fs.writeFileSync(path.join(tree, 'top.txt'), 'top\n');
+  fs.chmodSync(path.join(tree, 'src/inc'), 0o750);
+  fs.utimesSync(path.join(tree, 'src/inc/h7.h'), 1_000_000, 1_000_000);
+  const nats = await natsFor(t);
+  await startDftfs(t, ['serve', tree, ...hostArgs(nats, 'h0', path.join(dir, 'h0'))]);
+  const home = path.join(dir, 'h1');
+
+  const whole = await runDftfs(['get', '.', path.join(dir, 'copy'), '--json', ...hostArgs(nats, 'h1', home)]);
+  assert.equal(whole.code, 0, whole.stderr);
+  assert.deepEqual(listing(path.join(dir, 'copy')), listing(tree));
+  assert.equal(fs.statSync(path.join(dir, 'copy/src/run.sh')).ino, fs.statSync(path.join(dir, 'copy/src/run-again.sh')).ino, 'a hardlink stays one');
+  const j = JSON.parse(whole.stdout.trim().split('\n').pop()!) as { files: number; fetched: number; fetchedBytes: number };
+  assert.equal(j.files, 303, '300 headers, big.bin, run.sh (run-again.sh is the same file), top.txt; the empty file has no object');
+  assert.equal(j.fetched, j.files, 'every distinct file came over the network');
+
+  // A subtree: src/up points out of it, so it is left out, with a warning and exit status 1.
+  const sub = await runDftfs(['get', 'src', path.join(dir, 'sub'), '--link', ...hostArgs(nats, 'h1', home)]);
+  assert.equal(sub.code, 1, sub.stderr);
+  assert.match(sub.stderr, /up: not written: symlink to "\.\.\/top\.txt" points outside the tree/);
+  assert.equal(fs.existsSync(path.join(dir, 'sub/up')), false);
+  assert.equal(fs.readFileSync(path.join(dir, 'sub/inc/h5.h')).equals(fs.readFileSync(path.join(tree, 'src/inc/h5.h'))), true);
+  assert.ok(fs.statSync(path.join(dir, 'sub/big.bin')).nlink >= 2, '--link: the file is a hardlink of its store object');
+  assert.equal(fs.readdirSync(path.join(dir, 'sub')).filter((n) => n.includes('.dftfs-')).length, 0, 'no temp file left');
 });
 
 test('bcast: every agent gets the file; agents sharing a host store download it once', async (t) => {
@@ -137,6 +188,38 @@ test('a corrupt chunk from a peer is rejected, fetched elsewhere, and the peer r
   } finally {
     // Before the test's nats-server stops (t.after): a client draining into a dead server waits.
     await bus.close();
+    await evil.close();
+  }
+});
+
+test('a batch of small files from a holder that sends wrong bytes: nothing wrong is stored, every file comes from another source, the holder is reported', async (t) => {
+  const dir = tempDir(t);
+  const files: Record<string, Buffer> = {};
+  for (let i = 0; i < 40; i++) files[`f${i}`] = pseudoRandom(3000 + i, 300 + i);
+  const tree = treeWith(dir, files);
+  const nats = await natsFor(t);
+  await startDftfs(t, ['serve', tree, ...hostArgs(nats, 'h0', path.join(dir, 'h0'))]);
+  const byDigest = new Map(Object.values(files).map((b) => [digestBytes(b), b]));
+  // The batch's holder (as the mount's hint would name it) flips a byte of everything it sends.
+  const evil = new PeerServer({
+    identity: { agent: 'evil/1', host: 'hE' }, cluster: 'test',
+    source: { async readChunk(req) { const b = Buffer.from(byDigest.get(req.object)!); b[0]! ^= 1; return b; } },
+  });
+  const port = await evil.listen(0, '127.0.0.1');
+  const agent = await Agent.start({ home: path.join(dir, 'h1'), cluster: 'test', nats: nats.url, hostId: 'h1', advertise: '127.0.0.1' });
+  const reports: Array<Record<string, unknown>> = [];
+  agent.bus.subscribe(agent.bus.subject('report'), (b) => void reports.push(b));
+  try {
+    const descs = [...byDigest.keys()].map((digest) => ({ digest, size: byDigest.get(digest)!.length, chunks: [{ chunkOffset: 0, chunkSize: byDigest.get(digest)!.length, chunkDigest: digest }] }));
+    const hint = { agent: 'evil/1', host: 'hE', ip: '127.0.0.1', port };
+    const r = await agent.fetchMany(descs, { hints: [hint] });
+    assert.deepEqual({ objects: r.objects, fetched: r.fetched }, { objects: 40, fetched: 40 });
+    for (const [digest, bytes] of byDigest) assert.ok(fs.readFileSync(agent.store.objectPath(digest)).equals(bytes), `${digest} is the right bytes`);
+    await agent.bus.flush();
+    await new Promise((r) => setTimeout(r, 100));
+    assert.ok(reports.some((x) => x.agent === 'evil/1'), 'the holder was reported');
+  } finally {
+    await agent.close();
     await evil.close();
   }
 });

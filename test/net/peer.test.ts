@@ -46,6 +46,32 @@ test('a client gets chunks over TCP, pipelined, compressed or not', async (t) =>
   assert.deepEqual(await c.get({ ...req, object: digestBytes(Buffer.from('other')) }), { kind: 'not-found' });
 });
 
+test('a server reads several requests of a connection at once and still answers them in order', async (t) => {
+  let reading = 0;
+  let most = 0;
+  const s = new PeerServer({
+    identity: { agent: 'srv', host: 'server-host' }, cluster: 'test',
+    source: {
+      async readChunk(r: GetRequest) {
+        most = Math.max(most, ++reading);
+        // The first asked is the slowest to read: in-order answers must wait for it.
+        await new Promise((done) => setTimeout(done, r.offset === 0 ? 150 : 10));
+        reading--;
+        return CHUNK.subarray(r.offset, r.offset + r.length);
+      },
+    },
+  });
+  const port = await s.listen(0, '127.0.0.1');
+  t.after(() => s.close());
+  const c = await client(t, port, 'h1');
+  const answers = await Promise.all(Array.from({ length: 16 }, (_, i) => {
+    const part = CHUNK.subarray(i * 1000, i * 1000 + 1000);
+    return c.get({ object: OBJECT, offset: i * 1000, length: 1000, chunkDigest: digestBytes(part) });
+  }));
+  answers.forEach((a, i) => assert.ok(a.kind === 'data' && a.bytes.equals(CHUNK.subarray(i * 1000, i * 1000 + 1000)), `answer ${i} is its own range`));
+  assert.ok(most > 1 && most <= 8, `reads overlapped, at most 8 at once (saw ${most})`);
+});
+
 test('one upload slot per (host, object): a second connection from the same host gets BUSY', async (t) => {
   const port = await server(t, { slowMs: 300 });
   const first = await client(t, port, 'same-host');
