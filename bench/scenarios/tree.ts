@@ -3,8 +3,9 @@
  * `--kind mixed` (a source-tree-like mix, ~150 MiB), side by side:
  *
  * - dftfs: `dftfs serve` on host 0 (indexed before the clock starts, as NFS exports before it);
- *   each worker starts `dftfs mount` and copies the mount with `cp -a`. Time: from the mounts'
- *   start to the last copy done (the mount's start-up is counted).
+ *   every worker runs `dftfs get . DEST` (a copy of the tree, modes and times kept) at once.
+ * - dftfs-mount: each worker starts `dftfs mount` and copies the mount with `cp -a`. Time: from
+ *   the mounts' start to the last copy done (the mount's start-up is counted).
  * - NFS: nfs-ganesha on host 0; each worker copies the export with nfs-tree (libnfs, one process).
  * - TakTuk `broadcast put` of the directory, default and `-d 1`; scp -r fan-out from host 0.
  *
@@ -18,7 +19,7 @@ import { measureSystem, timed, verifyAndRemove } from '../lib/measure.js';
 import { TAKTUK_VARIANTS, buildNfsTree, dftfs, dftfsEnv, ensurePackages, scpFanOut, startGanesha, startNats, startSshd, taktukPut, tarSshFanOut } from '../lib/systems.js';
 import { mixedShape, shapeBytes, smallFilesShape, treeDigestCmd, writeTree, type TreeShape } from '../lib/trees.js';
 
-const ALL_SYSTEMS = ['dftfs', 'nfs', 'taktuk', 'taktuk-chain', 'scp', 'tar-ssh'];
+const ALL_SYSTEMS = ['dftfs', 'dftfs-mount', 'nfs', 'taktuk', 'taktuk-chain', 'scp', 'tar-ssh'];
 const log = (s: string) => process.stderr.write(`${s}\n`);
 
 const digestOf = async (h: SimHost, dir: string) => (await h.exec(['sh', '-c', treeDigestCmd(dir)])).stdout.trim();
@@ -35,8 +36,16 @@ async function runAt(nWorkers: number, shape: TreeShape, rate: string, systems: 
     const want = await digestOf(origin, src);
     await startNats(c);
 
-    if (systems.includes('dftfs')) {
+    if (systems.includes('dftfs') || systems.includes('dftfs-mount')) {
       await origin.start(dftfs('serve', src), /^agent /m, { env: dftfsEnv(c, origin), timeoutMs: 120_000 });
+    }
+    if (systems.includes('dftfs')) {
+      const dest = path.join(HOST_DIR, 'dftfs-get');
+      await measureSystem(runs, 'dftfs', nWorkers, () => Promise.all(workers.map((w) => w.exec(dftfs('get', '.', dest), { env: dftfsEnv(c, w) }))), () => checkAndRemove(workers, dest, want, 'dftfs'));
+      // The next system starts from empty host stores, as the baselines start from nothing.
+      await Promise.all(workers.map((w) => w.exec(['rm', '-rf', path.join(HOST_DIR, 'dftfs')])));
+    }
+    if (systems.includes('dftfs-mount')) {
       const mnt = path.join(HOST_DIR, 'mnt');
       const copy = path.join(HOST_DIR, 'dftfs-copy');
       const per: Array<{ host: string; mountS: number; copyS: number }> = [];
@@ -48,9 +57,9 @@ async function runAt(nWorkers: number, shape: TreeShape, rate: string, systems: 
         await w.exec(['cp', '-a', `${mnt}/.`, copy]);
         per.push({ host: w.name, mountS: (t1 - t0) / 1000, copyS: (performance.now() - t1) / 1000 });
       })));
-      await checkAndRemove(workers, copy, want, 'dftfs');
-      runs.push({ system: 'dftfs', workers: nWorkers, seconds: s, detail: { perWorker: per } });
-      log(`  dftfs: ${s.toFixed(2)} s (${per.map((p) => `${p.host} mount ${p.mountS.toFixed(2)} + copy ${p.copyS.toFixed(2)}`).join(', ')})`);
+      await checkAndRemove(workers, copy, want, 'dftfs-mount');
+      runs.push({ system: 'dftfs-mount', workers: nWorkers, seconds: s, detail: { perWorker: per } });
+      log(`  dftfs-mount: ${s.toFixed(2)} s (${per.map((p) => `${p.host} mount ${p.mountS.toFixed(2)} + copy ${p.copyS.toFixed(2)}`).join(', ')})`);
     }
     if (systems.includes('nfs')) {
       const url = await startGanesha(c, src);
@@ -99,7 +108,8 @@ export async function run(opts: ScenarioOptions): Promise<void> {
   const what = kind === 'small' ? `${shape.files.length} files × ${shape.files[0]!.size} B` : `a mixed tree (${shape.files.length} files, ${(bytes / 2 ** 20).toFixed(0)} MiB)`;
   const md = `# ${what} to N workers (simulated cluster, ${rate} per link)\n\nMachine: ${machine()}\n\n` +
     `One run per cell, all systems over the same shaped links. Floor S/B = ${floor().toFixed(2)} s (file bytes only; ` +
-    `per-file round trips make every system slower than that). dftfs: \`dftfs mount\` started on each worker then \`cp -a\` ` +
+    `per-file round trips make every system slower than that). dftfs: \`dftfs get . DEST\` on every worker at once ` +
+    `(a copy with modes and times, from an agent started by the command); dftfs-mount: \`dftfs mount\` started on each worker then \`cp -a\` ` +
     `of the mount (mount start-up counted); NFS: nfs-ganesha (NFSv4), each worker copies with nfs-tree (libnfs, one process); ` +
     `TakTuk \`broadcast put\` of the directory; scp -r (trees without symlinks only: it copies what a symlink points to) and ` +
     `\`tar c | ssh host tar x\` from host 0 to every worker at once. All hosts share this 2-core machine. ` +
