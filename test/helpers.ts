@@ -12,7 +12,9 @@ export function tempDir(t: TestContext, label = 'dftfs-test'): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `${label}-`));
   t.after(() => {
     unmountUnder(dir);
-    fs.rmSync(dir, { recursive: true, force: true });
+    // Retried: an upper layer may still be saving its state in the background when the test ends
+    // (ENOTEMPTY failed one full run's teardown).
+    fs.rmSync(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 50 });
   });
   return dir;
 }

@@ -380,14 +380,18 @@ export class Agent {
         opts.onDone?.(d);
         continue;
       }
-      else if (source && batchable(d)) {
+      // In the batch only if no other agent of this host is fetching it (else fetch() waits for that one).
+      else if (source && batchable(d) && this.locks.tryAcquire({ pid: process.pid, agent: this.id, object: d.digest, size: d.size, startedMs: Date.now() })) {
         small.push(d);
         this.descs.set(d.digest, d);
         const started = performance.now();
         const p = new Promise<boolean>((r) => settle.set(d.digest, r))
-          .then((stored): Promise<FetchResult> | FetchResult => stored
-            ? { how: 'network', bytes: d.size, ms: performance.now() - started, bytesFrom: { [source.agent]: d.size }, retries: 0, busy: 0 }
-            : limit(() => this.doFetch(d, opts)))
+          .then((stored): Promise<FetchResult> | FetchResult => {
+            this.locks.release(d.digest);
+            return stored
+              ? { how: 'network', bytes: d.size, ms: performance.now() - started, bytesFrom: { [source.agent]: d.size }, retries: 0, busy: 0 }
+              : limit(() => this.doFetch(d, opts));
+          })
           .finally(() => this.inflight.delete(d.digest));
         this.inflight.set(d.digest, p);
         waits.push(p);

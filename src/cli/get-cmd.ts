@@ -63,7 +63,7 @@ async function getTree(agent: Agent, toc: Toc, origin: PeerAddr | undefined, dir
   const rest = new Set(descs);
   let bytesDirect = 0;
   if (direct.length) {
-    const sink = { putVerified: async (bytes: Uint8Array, digest: Digest) => { for (const e of byDigest.get(digest)!) await writer.write(e, bytes); } };
+    const sink = { putVerified: async (bytes: Uint8Array, digest: Digest) => { for (const e of byDigest.get(digest)!) writer.writeSync(e, bytes); } };
     await agent.fetchBatchInto(sink, origin!, direct, (d, ok) => {
       if (!ok) return;
       rest.delete(d);

@@ -4,6 +4,7 @@ import { promisify } from 'node:util';
 import zlib from 'node:zlib';
 import { DftfsError } from '../errors.js';
 import { checkProof, newNonce, proof } from './auth.js';
+import { corkForTick } from './cork.js';
 import { encodeFrame, FrameDecoder, type Frame } from './frame.js';
 import { parseIdentity, type GetRequest, type PeerIdentity } from './messages.js';
 import { clientTlsOptions } from './tls.js';
@@ -45,7 +46,6 @@ export class PeerClient {
   private socket: net.Socket | undefined;
   private readonly pending: Pending[] = [];
   private nextId = 1;
-  private corked = false;
   private lastActivity = performance.now();
   private stallTimer: NodeJS.Timeout | undefined;
   private failure: Error | undefined;
@@ -182,15 +182,7 @@ export class PeerClient {
     return new Promise((resolve, reject) => {
       if (this.pending.length === 0) this.lastActivity = performance.now();
       this.pending.push({ req: full, resolve, reject });
-      // Requests made in one tick (a batch's window) leave in one write.
-      if (!this.corked) {
-        this.corked = true;
-        this.socket!.cork();
-        process.nextTick(() => {
-          this.corked = false;
-          this.socket!.uncork();
-        });
-      }
+      corkForTick(this.socket!);
       this.socket!.write(encodeFrame({ type: 'GET', body: { ...full } }));
     });
   }

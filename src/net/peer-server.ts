@@ -7,6 +7,7 @@ import { isDftfsError } from '../errors.js';
 import type { Digest } from '../hash/index.js';
 import { createLogger } from '../log.js';
 import { checkProof, newNonce, proof } from './auth.js';
+import { corkForTick } from './cork.js';
 import { encodeFrame, FrameDecoder, type Frame } from './frame.js';
 import { parseGet, parseIdentity, type GetRequest, type PeerIdentity } from './messages.js';
 import type { RateLimiter } from './rate-limit.js';
@@ -21,8 +22,10 @@ export const HANDSHAKE_TIMEOUT_MS = 10_000;
 /** A slot whose connection asked nothing of the object for this long goes to the next asker. */
 export const SLOT_IDLE_MS = 2_000;
 
-/** GETs of one connection being read at once (answers still go out in order). */
+/** Small GETs of one connection being read at once (answers still go out in order). */
 export const SERVE_AHEAD = 8;
+/** Only requests up to this size are read ahead: 8 chunks of 4 MiB per connection would be a lot of memory. */
+const READ_AHEAD_MAX_BYTES = 256 * 1024;
 
 type Answer =
   | { type: 'BUSY' | 'NOT_FOUND' }
@@ -145,10 +148,11 @@ export class PeerServer {
         } catch (err) {
           return drop((err as Error).message);
         }
-        // Answers are read ahead, SERVE_AHEAD at once (a batch of small files is otherwise one
-        // file read after another), and written in the order asked.
-        const answer = reading(() => this.answer(conn, peer!, held, req, abort.signal));
-        queue = queue.then(async () => this.send(socket, conn, peer!, req, await answer)).catch((err) => {
+        // Small answers are read ahead, SERVE_AHEAD at once (a batch of small files is otherwise
+        // one file read after another); big ones one at a time, in turn (memory). All are written
+        // in the order asked.
+        const ahead = req.length <= READ_AHEAD_MAX_BYTES ? reading(() => this.answer(conn, peer!, held, req, abort.signal)) : undefined;
+        queue = queue.then(async () => this.send(socket, conn, peer!, req, await (ahead ?? this.answer(conn, peer!, held, req, abort.signal)))).catch((err) => {
           log.debug('serve failed', (err as Error).message);
           socket.destroy();
         });
@@ -186,6 +190,7 @@ export class PeerServer {
     }
     await this.opts.limiter?.take(a.payload.length);
     if (socket.destroyed) return;
+    corkForTick(socket);
     const ok = socket.write(encodeFrame({ type: 'DATA', requestId: req.id, bytes: a.payload }));
     this.slots.set(`${peer.host}\0${req.object}`, { conn, lastMs: performance.now() });
     this.opts.onServe?.({ peer, object: req.object, bytes: a.size });

@@ -8,6 +8,13 @@ import { tempBeside } from './temp-name.js';
 /** Files placed at once: each is a few thread-pool round trips (copy, chmod, utimes, rename). */
 const PLACE_PARALLEL = 8;
 
+/** Read once: process.umask() cannot be read without setting it back. */
+const UMASK = (() => {
+  const m = process.umask(0);
+  process.umask(m);
+  return m;
+})();
+
 /** setuid and setgid are not carried over: a tree from elsewhere must not plant set-id programs. */
 const KEPT_MODE_BITS = 0o1777;
 
@@ -78,20 +85,32 @@ export class TreeWriter {
     return name === '.' ? this.root : resolveInside(this.root, name);
   }
 
-  /** Writes a file from bytes the caller verified against its entry's digest. */
-  async write(e: TocEntry, bytes: Uint8Array): Promise<void> {
+  /**
+   * Writes a file from bytes the caller verified against its entry's digest. Synchronously: for a
+   * small file, its six system calls in one go cost a fraction of the CPU of six thread-pool round
+   * trips (5,000 files from four `get`s at once kept both cores busy with those hops), and the
+   * caller (a batch) only waits for the network meanwhile.
+   */
+  writeSync(e: TocEntry, bytes: Uint8Array): void {
     this.files.delete(e.name);
-    await atomically(this.at(e.name), async (tmp) => {
-      const fh = await fsp.open(tmp, 'wx', e.mode & KEPT_MODE_BITS);
+    const target = this.at(e.name);
+    const tmp = tempBeside(target);
+    const mode = e.mode & KEPT_MODE_BITS;
+    try {
+      const fd = fs.openSync(tmp, 'wx', mode);
       try {
-        await fh.write(bytes);
-        await fh.chmod(e.mode & KEPT_MODE_BITS); // the umask may have cleared bits
+        fs.writeSync(fd, bytes);
+        if (mode & UMASK) fs.fchmodSync(fd, mode); // bits the umask cleared
         const sec = seconds(e.modtime);
-        await fh.utimes(sec, sec);
+        fs.futimesSync(fd, sec, sec);
       } finally {
-        await fh.close();
+        fs.closeSync(fd);
       }
-    });
+      fs.renameSync(tmp, target);
+    } catch (err) {
+      fs.rmSync(tmp, { force: true });
+      throw err;
+    }
   }
 
   async finish(store: ObjectStore, link = false): Promise<{ refused: Array<{ name: string; reason: string }> }> {
