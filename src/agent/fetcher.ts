@@ -12,6 +12,8 @@ const log = createLogger('fetch');
 export const PIPELINE_DEPTH = 3;
 /** A transfer that makes no progress for this long fails (EIO for a mount) instead of hanging. */
 export const FETCH_STALL_MS = 30_000;
+/** Discovery rounds that find only sources that sent bad bytes (or refused us) before a fetch gives up. */
+const FRUITLESS_ROUNDS = 3;
 /** A source that answered BUSY is left alone this long. */
 const BUSY_BACKOFF_MS = 250;
 /** How long a chain receiver lets its upstream wait for a chunk the upstream is still receiving. */
@@ -82,6 +84,7 @@ export async function fillPartial(env: FetchEnv, partial: PartialObject, opts: F
   let lastProgress = performance.now();
   let discovering: Promise<void> | undefined;
   let backoffMs = 100;
+  let fruitless = 0;
 
   const rediscover = () => {
     discovering ??= env.discover(desc.digest).then((found) => {
@@ -203,9 +206,12 @@ export async function fillPartial(env: FetchEnv, partial: PartialObject, opts: F
         setTimeout(() => {
           banned.clear();
           void rediscover().then(() => {
-            // Everyone who has it sent bad data or refused us: waiting will not help.
-            if (lastPermanent && holders.length > 0 && holders.every((h) => corrupt.has(addrKey(h.addr)))) finish(lastPermanent);
-            else pump();
+            // Everyone who has it sent bad data or refused us, in several rounds (one round under
+            // load may hear from nobody else): waiting will not help.
+            if (lastPermanent && holders.length > 0 && holders.every((h) => corrupt.has(addrKey(h.addr)))) {
+              if (++fruitless >= FRUITLESS_ROUNDS) return finish(lastPermanent);
+            } else fruitless = 0;
+            pump();
           }, pump);
         }, wait);
       }
