@@ -152,6 +152,7 @@ export class PeerServer {
         // one file read after another); big ones one at a time, in turn (memory). All are written
         // in the order asked.
         const ahead = req.length <= READ_AHEAD_MAX_BYTES ? reading(() => this.answer(conn, peer!, held, req, abort.signal)) : undefined;
+        ahead?.catch(() => undefined); // handled in turn below; not an unhandled rejection meanwhile
         queue = queue.then(async () => this.send(socket, conn, peer!, req, await (ahead ?? this.answer(conn, peer!, held, req, abort.signal)))).catch((err) => {
           log.debug('serve failed', (err as Error).message);
           socket.destroy();

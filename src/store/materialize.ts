@@ -52,7 +52,7 @@ export function subtree(toc: Toc, dir: string): TocEntry[] {
 
 /**
  * Writes tree entries (TOC order: a directory before its contents) into `dest`: `open` makes the
- * directories, `write` places a file whose bytes the caller holds, `finish` places the other files
+ * directories, `writeSync` places a file whose bytes the caller holds, `finish` places the other files
  * out of the store, then links and directory modes and times. Every file is written under a temp
  * name and renamed into place, so a crash leaves no half-written file visible. Files are copies
  * (reflinks where the file system can) unless `link`: a hardlink into the store would let an edit
