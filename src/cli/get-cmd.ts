@@ -49,7 +49,7 @@ async function getTree(agent: Agent, toc: Toc, origin: PeerAddr | undefined, dir
   const entries = subtree(toc, dir);
   const writer = await TreeWriter.open(entries, dest);
   const byDigest = new Map<Digest, TocEntry[]>();
-  for (const e of entries) if (e.type === 'reg' && e.size) byDigest.set(e.digest!, [...byDigest.get(e.digest!) ?? [], e]);
+  for (const e of entries) if (e.type === 'reg' && e.size) (byDigest.get(e.digest!) ?? byDigest.set(e.digest!, []).get(e.digest!)!).push(e);
   const descs = [...byDigest.values()].map((es) => descOf(es[0]!));
   const total = descs.reduce((n, d) => n + d.size, 0);
   let done = 0;

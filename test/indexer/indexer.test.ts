@@ -3,24 +3,15 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { test, type TestContext } from 'node:test';
-import { HashPool } from '../../src/hash/index.js';
-import { indexTree, type IndexOptions } from '../../src/indexer/index.js';
+import { test } from 'node:test';
+import { indexTree } from '../../src/indexer/index.js';
 import { MAX_CHUNK_BYTES, decodeToc, encodeToc, type TocEntry } from '../../src/toc/index.js';
 import { b3sum, b3sumBytes, pseudoRandom, runDftfs, tempDir } from '../helpers.js';
+import { indexFixture } from './fixture.js';
 
 const MiB4 = MAX_CHUNK_BYTES;
 
-function setup(t: TestContext) {
-  const root = tempDir(t);
-  const tree = path.join(root, 'tree');
-  fs.mkdirSync(tree);
-  const pool = new HashPool(2);
-  t.after(() => pool.close());
-  const statePath = path.join(root, 'state.json');
-  const index = (extra: Partial<IndexOptions> = {}) => indexTree(tree, { pool, statePath, ...extra });
-  return { root, tree, pool, statePath, index };
-}
+const setup = indexFixture;
 
 const byName = (entries: TocEntry[]) => new Map(entries.map((e) => [e.name, e]));
 

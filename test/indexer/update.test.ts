@@ -2,19 +2,13 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
-import { HashPool } from '../../src/hash/index.js';
-import { appendIndexJournal, hashFile, indexTree, updateToc, type StateRecord } from '../../src/indexer/index.js';
+import { appendIndexJournal, hashFile, updateToc, type StateRecord } from '../../src/indexer/index.js';
 import { decodeToc, encodeToc } from '../../src/toc/index.js';
-import { pseudoRandom, tempDir } from '../helpers.js';
+import { pseudoRandom } from '../helpers.js';
+import { indexFixture } from './fixture.js';
 
 function setup(t: TestContext) {
-  const root = tempDir(t);
-  const tree = path.join(root, 'tree');
-  fs.mkdirSync(tree);
-  const pool = new HashPool(2);
-  t.after(() => pool.close());
-  const statePath = path.join(root, 'state.json');
-  const index = () => indexTree(tree, { pool, statePath });
+  const { tree, pool, statePath, index } = indexFixture(t);
   const write = (rel: string, size: number, seed: number) => {
     fs.mkdirSync(path.dirname(path.join(tree, rel)), { recursive: true });
     fs.writeFileSync(path.join(tree, rel), pseudoRandom(size, seed));
