@@ -5,6 +5,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { HOST_DIR, WORK_ROOT, type Cluster, type SimHost } from './cluster.js';
 import { BIN } from './procs.js';
@@ -132,6 +133,12 @@ export async function startSshd(c: Cluster): Promise<string> {
     }
   }
   fs.copyFileSync(path.join(dir, 'id.pub'), path.join(dir, 'authorized_keys'));
+  // bash sources ~/.bashrc for every command sshd runs. This machine's runs `pyenv init`, which
+  // can wait 60 s for a stale lock; a cluster node's start-up files are not what is measured, so
+  // inside the simulated hosts (their own mount namespaces) root's ~/.bashrc is an empty file.
+  const bashrc = path.join(os.userInfo().homedir, '.bashrc');
+  const emptyRc = path.join(dir, 'empty-bashrc');
+  fs.writeFileSync(emptyRc, '');
   await Promise.all(c.hosts.map(async (h) => {
     const conf = path.join(dir, `sshd_${h.name}.conf`);
     fs.writeFileSync(conf, [
@@ -139,6 +146,7 @@ export async function startSshd(c: Cluster): Promise<string> {
       `PidFile ${dir}/sshd_${h.name}.pid`, 'PermitRootLogin prohibit-password', 'PasswordAuthentication no',
       'KbdInteractiveAuthentication no', 'UsePAM no', 'StrictModes no', 'PrintMotd no', 'MaxStartups 200', 'MaxSessions 200', 'Subsystem sftp /usr/lib/openssh/sftp-server', '',
     ].join('\n'));
+    if (fs.existsSync(bashrc)) await h.exec(['mount', '--bind', emptyRc, bashrc]);
     await h.start(['/usr/sbin/sshd', '-f', conf, '-D', '-e'], /Server listening/);
   }));
   return `ssh -i ${dir}/id -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -o BatchMode=yes`;
