@@ -7,12 +7,12 @@ import { Bus, startNatsServer, type NatsServerHandle } from '../bus/index.js';
 import { storeDir } from '../config.js';
 import { concurrency } from '../concurrency.js';
 import { DftfsError, usageError } from '../errors.js';
-import { digestBytes, type Digest, type HashPool } from '../hash/index.js';
+import { createHasher, digestBytes, type Digest, type HashPool } from '../hash/index.js';
 import { hashFile } from '../indexer/index.js';
 import { createLogger } from '../log.js';
 import { PeerClient, PeerServer, RateLimiter, tlsKey, type GetRequest } from '../net/index.js';
 import { ObjectStore } from '../store/index.js';
-import { MAX_CHUNK_BYTES, diffToc, encodeToc, type Toc, type TocChunk, type TocDelta } from '../toc/index.js';
+import { MAX_CHUNK_BYTES, diffToc, tocPieces, type Toc, type TocChunk, type TocDelta } from '../toc/index.js';
 import { batchable, fetchBatch, type BatchSink } from './batch-fetch.js';
 import { ChunkCache } from './chunk-cache.js';
 import { FETCH_STALL_MS, fillPartial, type FetchEnv, type FetchOptions, type FetchStats, type Holder } from './fetcher.js';
@@ -99,6 +99,60 @@ export function describeBytes(bytes: Uint8Array): ObjectDesc {
     chunks.push({ chunkOffset: off, chunkSize: part.length, chunkDigest: digestBytes(part) });
   }
   return { digest: digestBytes(bytes), size: bytes.length, chunks };
+}
+
+/** Pieces are written to disk this many bytes at a time. */
+const PIECES_WRITE_BYTES = 1 << 20;
+
+/**
+ * Stores bytes made in pieces (a TOC; see tocPieces) as one object and describes it: hashed
+ * whole and per chunk as they are written, never held whole in memory.
+ */
+async function storePieces(store: ObjectStore, pieces: Iterable<Uint8Array>): Promise<ObjectDesc> {
+  const tmp = store.tempPath('toc');
+  const fh = await fsp.open(tmp, 'w');
+  try {
+    const whole = createHasher();
+    const chunks: TocChunk[] = [];
+    let chunk = createHasher();
+    let chunkStart = 0;
+    let size = 0;
+    let pending: Uint8Array[] = [];
+    let pendingBytes = 0;
+    const flush = async () => {
+      const buf = Buffer.concat(pending);
+      pending = [];
+      pendingBytes = 0;
+      for (let w = 0; w < buf.length;) w += (await fh.write(buf, w)).bytesWritten;
+    };
+    for (const piece of pieces) {
+      whole.update(piece);
+      for (let off = 0; off < piece.length;) {
+        const take = Math.min(piece.length - off, MAX_CHUNK_BYTES - (size - chunkStart));
+        chunk.update(piece.subarray(off, off + take));
+        off += take;
+        size += take;
+        if (size - chunkStart === MAX_CHUNK_BYTES) {
+          chunks.push({ chunkOffset: chunkStart, chunkSize: MAX_CHUNK_BYTES, chunkDigest: chunk.digest() });
+          chunk = createHasher();
+          chunkStart = size;
+        }
+      }
+      pending.push(piece);
+      pendingBytes += piece.length;
+      if (pendingBytes >= PIECES_WRITE_BYTES) await flush();
+    }
+    await flush();
+    if (size > chunkStart) chunks.push({ chunkOffset: chunkStart, chunkSize: size - chunkStart, chunkDigest: chunk.digest() });
+    await fh.close();
+    const digest = whole.digest();
+    await store.commit(tmp, digest);
+    return { digest, size, chunks };
+  } catch (err) {
+    await fh.close().catch(() => undefined);
+    await fsp.rm(tmp, { force: true });
+    throw err;
+  }
 }
 
 /**
@@ -476,9 +530,7 @@ export class Agent {
     for (const e of toc.entries) {
       if (e.type === 'reg' && e.size! > 0) this.published.set(e.digest!, { file: path.join(root, e.name), desc: { digest: e.digest!, size: e.size!, chunks: e.chunks! } });
     }
-    const bytes = encodeToc(toc);
-    await this.store.putBytes(bytes);
-    const desc = describeBytes(bytes);
+    const desc = await storePieces(this.store, tocPieces(toc));
     this.descs.set(desc.digest, desc);
     // Followers holding the previous generation apply the changes instead of fetching the whole TOC.
     let delta: TocDelta | undefined = this.latestToc ? diffToc(this.latestToc.toc, toc) : undefined;

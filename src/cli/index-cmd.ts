@@ -2,7 +2,7 @@ import os from 'node:os';
 import { defineCommand } from 'citty';
 import { usageError } from '../errors.js';
 import { HashPool } from '../hash/index.js';
-import { indexTree, type IndexResult } from '../indexer/index.js';
+import { indexTree, type IndexOptions, type IndexResult } from '../indexer/index.js';
 import { encodeToc } from '../toc/index.js';
 import { homeArgs, resolveHome, statePathFor, type CliContext } from './context.js';
 import { createReporter, formatBytes, type Reporter } from './output.js';
@@ -22,7 +22,7 @@ export function parseThreads(s: string | undefined): number {
 }
 
 /** Indexes `dir` with the options every tree-reading command shares; reports warnings and progress. */
-export async function runIndex(dir: string, args: { home?: string; threads?: string; state?: string; 'no-state'?: boolean }, ctx: CliContext, out: Reporter, generation = 0): Promise<IndexResult> {
+export async function runIndex(dir: string, args: { home?: string; threads?: string; state?: string; 'no-state'?: boolean }, ctx: CliContext, out: Reporter, generation = 0, held?: IndexOptions['held']): Promise<IndexResult> {
   const pool = new HashPool(parseThreads(args.threads));
   try {
     const home = resolveHome(args.home, ctx);
@@ -30,6 +30,7 @@ export async function runIndex(dir: string, args: { home?: string; threads?: str
       pool,
       statePath: args['no-state'] ? undefined : args.state ?? statePathFor(home, dir),
       generation,
+      held,
       onWarning: (w) => out.warn(w.message),
       onProgress: (p) => out.progress(p.bytesRead, p.bytesToHash, `hashing ${p.filesDone}/${p.filesToHash} files, ${formatBytes(p.bytesRead)}`),
     });

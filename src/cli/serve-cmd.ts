@@ -24,7 +24,8 @@ export const createServeCommand = (ctx: CliContext) => defineCommand({
     if (watchS !== undefined && !(watchS >= 0.1 && watchS <= 86400)) throw usageError(`--watch takes seconds from 0.1 to 86400, not ${JSON.stringify(args.watch)}`);
     const agent = await startAgent(args, ctx, { origin: true });
     const say = (l: string) => ctx.io.stdout.write(l + '\n');
-    const publisher = new TreePublisher(agent, args.dir, async (generation) => runIndex(args.dir, args, ctx, out, generation));
+    const held = {};
+    const publisher = new TreePublisher(agent, args.dir, async (generation) => runIndex(args.dir, args, ctx, out, generation, held));
     let timer: NodeJS.Timeout | undefined;
     const onHup = () => void republish();
     const republish = async () => {

@@ -22,10 +22,16 @@ export function parseDigest(s: string): Digest {
 
 export const digestHex = (d: Digest): string => d.slice(DIGEST_PREFIX.length);
 
+/**
+ * Bytes are handed to the wasm hasher at most this many at a time: wasm memory grows to hold the
+ * largest input it was given and never shrinks, so one 32 MiB TOC would keep 32 MiB resident.
+ */
+const UPDATE_BYTES = 1 << 20;
+
 /** BLAKE3 of bytes in memory (the same value `b3sum` prints). */
 export function digestBytes(bytes: Uint8Array): Digest {
   const h = blake3.createHash();
-  h.update(bytes);
+  for (let off = 0; off < bytes.length; off += UPDATE_BYTES) h.update(bytes.subarray(off, off + UPDATE_BYTES));
   return `blake3:${h.digest('hex')}`;
 }
 
@@ -38,7 +44,9 @@ export interface Hasher {
 export function createHasher(): Hasher {
   const h = blake3.createHash();
   return {
-    update: (bytes) => void h.update(bytes),
+    update: (bytes) => {
+      for (let off = 0; off < bytes.length; off += UPDATE_BYTES) h.update(bytes.subarray(off, off + UPDATE_BYTES));
+    },
     digest: () => `blake3:${h.digest('hex')}`,
   };
 }

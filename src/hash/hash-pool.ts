@@ -1,9 +1,9 @@
 import os from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { DftfsError } from '../errors.js';
-import type { HashJob, HashResult } from './hash-job.js';
+import type { FilesJob, FilesResult, HashJob, HashResult, RangeJob } from './hash-job.js';
 
-export type HashRequest = Omit<HashJob, 'id'>;
+export type HashRequest = Omit<RangeJob, 'id' | 'kind'>;
 
 /**
  * A fixed set of worker threads that digest file ranges, so every core hashes. Jobs queue in
@@ -14,7 +14,7 @@ export class HashPool {
   private readonly workers: Worker[] = [];
   private readonly idle: Worker[] = [];
   private readonly queue: HashJob[] = [];
-  private readonly pending = new Map<number, { resolve: (r: HashResult) => void; reject: (e: Error) => void }>();
+  private readonly pending = new Map<number, { resolve: (r: HashResult & FilesResult) => void; reject: (e: Error) => void }>();
   private readonly running = new Map<Worker, number>();
   private nextId = 1;
   private closing: Promise<void> | undefined;
@@ -27,7 +27,7 @@ export class HashPool {
   private spawn(): void {
     const w = new Worker(new URL('./hash-worker.js', import.meta.url));
     w.unref();
-    w.on('message', (r: HashResult) => {
+    w.on('message', (r: HashResult & FilesResult) => {
       this.running.delete(w);
       const p = this.pending.get(r.id);
       this.pending.delete(r.id);
@@ -62,15 +62,24 @@ export class HashPool {
     }
   }
 
-  /** Digest a range; resolves with the worker's result (which may carry an error code). */
-  submit(req: HashRequest): Promise<HashResult> {
+  private enqueue(job: Omit<RangeJob, 'id'> | Omit<FilesJob, 'id'>): Promise<HashResult & FilesResult> {
     if (this.closing) return Promise.reject(new DftfsError('ERR_DFTFS_CLOSED', 'hash pool is closed'));
     const id = this.nextId++;
-    return new Promise<HashResult>((resolve, reject) => {
+    return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      this.queue.push({ ...req, id });
+      this.queue.push({ ...job, id } as HashJob);
       this.pump();
     });
+  }
+
+  /** Digest a range; resolves with the worker's result (which may carry an error code). */
+  submit(req: HashRequest): Promise<HashResult> {
+    return this.enqueue({ kind: 'range', ...req });
+  }
+
+  /** Digests small files whole, in one job (each entry of the result may carry an error). */
+  submitFiles(files: FilesJob['files']): Promise<FilesResult> {
+    return this.enqueue({ kind: 'files', files });
   }
 
   /** Stops every worker; idempotent, returns the same promise each time. */

@@ -5,13 +5,13 @@
 import fs from 'node:fs';
 import { parentPort } from 'node:worker_threads';
 import blake3 from 'blake3-wasm';
-import type { HashJob, HashResult } from './hash-job.js';
+import type { FilesJob, FilesResult, HashError, HashJob, HashResult, RangeJob } from './hash-job.js';
 
 /** Read granularity: large enough to amortise the copy into wasm memory, small enough for L2. */
 const READ_BYTES = 1 << 20;
 const buf = Buffer.allocUnsafe(READ_BYTES);
 
-function run(job: HashJob): HashResult {
+function runRange(job: RangeJob): HashResult {
   const fd = fs.openSync(job.path, 'r');
   try {
     const whole = job.whole ? blake3.createHash() : undefined;
@@ -41,13 +41,35 @@ function run(job: HashJob): HashResult {
   }
 }
 
+const asError = (err: unknown): HashError => {
+  const e = err as NodeJS.ErrnoException;
+  return { code: e.code ?? 'EIO', message: e.message };
+};
+
+function runFiles(job: FilesJob): FilesResult {
+  return {
+    id: job.id,
+    files: job.files.map((f) => {
+      try {
+        const r = runRange({ kind: 'range', id: job.id, path: f.path, offset: 0, length: f.length, chunkBytes: Math.max(1, f.length), whole: false, chunks: true });
+        return { digest: r.chunkDigests[0]!, bytesRead: r.bytesRead };
+      } catch (err) {
+        return { error: asError(err) };
+      }
+    }),
+  };
+}
+
 parentPort!.on('message', (job: HashJob) => {
+  if (job.kind === 'files') {
+    parentPort!.postMessage(runFiles(job));
+    return;
+  }
   let result: HashResult;
   try {
-    result = run(job);
+    result = runRange(job);
   } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    result = { id: job.id, chunkDigests: [], bytesRead: 0, error: { code: e.code ?? 'EIO', message: e.message } };
+    result = { id: job.id, chunkDigests: [], bytesRead: 0, error: asError(err) };
   }
   parentPort!.postMessage(result);
 });

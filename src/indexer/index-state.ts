@@ -9,6 +9,9 @@ import type { WarningSink } from './warnings.js';
 
 const STATE_VERSION = 3;
 
+/** Records turned into text at a time when the state is written whole. */
+const STATE_WRITE_RECORDS = 1024;
+
 /**
  * On disk a record is a compact array, [size, mtimeMs, ctimeMs, ino, digest, chunkDigests?]:
  * objects with repeated keys tripled the state's size and its parse time. Chunk digests are
@@ -152,9 +155,30 @@ export async function saveIndexState(file: string, state: IndexState, changes?: 
     return;
   }
   const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-  const body = JSON.stringify({ version: STATE_VERSION, chunkBytes: state.chunkBytes, files: Object.fromEntries([...state.files].map(([n, r]) => [n, toDisk(r)])) });
   try {
-    await fsp.writeFile(tmp, body);
+    // Written a slice of records at a time: the state of a 100,000-file tree is ~14 MB of text,
+    // never built as one string (nor as one object of 100,000 keys).
+    const fh = await fsp.open(tmp, 'w');
+    try {
+      const write = async (text: string) => {
+        const buf = Buffer.from(text);
+        for (let w = 0; w < buf.length;) w += (await fh.write(buf, w)).bytesWritten;
+      };
+      await write(`{"version":${STATE_VERSION},"chunkBytes":${state.chunkBytes},"files":{`);
+      let slice: string[] = [];
+      let first = true;
+      for (const [n, r] of state.files) {
+        slice.push(`${JSON.stringify(n)}:${JSON.stringify(toDisk(r))}`);
+        if (slice.length === STATE_WRITE_RECORDS) {
+          await write((first ? '' : ',') + slice.join(','));
+          first = false;
+          slice = [];
+        }
+      }
+      await write((first || !slice.length ? '' : ',') + slice.join(',') + '}}');
+    } finally {
+      await fh.close();
+    }
     await fsp.rename(tmp, file);
   } catch (err) {
     await fsp.rm(tmp, { force: true });

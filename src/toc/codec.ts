@@ -11,8 +11,27 @@ export const MAX_TOC_BYTES = 512 * 1024 * 1024;
 const EMPTY_DIGEST = digestBytes(new Uint8Array(0));
 
 /** The canonical bytes of a TOC: what its digest names and what travels. */
+/** Entries turned into text at a time when encoding (small pieces die young; see tocPieces). */
+const PIECE_ENTRIES = 64;
+
+/**
+ * The TOC's canonical bytes, exactly `JSON.stringify(toc)`, in pieces made as they are consumed:
+ * a 100,000-entry TOC is ~32 MB, and a publisher writes and hashes it without ever holding it
+ * whole (as one string or one buffer).
+ */
+export function* tocPieces(toc: Toc): Generator<Buffer> {
+  const [before, after] = JSON.stringify({ ...toc, entries: 0 }).split('"entries":0') as [string, string];
+  yield Buffer.from(`${before}"entries":[`);
+  for (let i = 0; i < toc.entries.length; i += PIECE_ENTRIES) {
+    const text = toc.entries.slice(i, i + PIECE_ENTRIES).map((e) => JSON.stringify(e)).join(',');
+    yield Buffer.from(i === 0 ? text : `,${text}`);
+  }
+  yield Buffer.from(`]${after}`);
+}
+
+/** The TOC's canonical bytes in one buffer (see tocPieces). */
 export function encodeToc(toc: Toc): Uint8Array {
-  return Buffer.from(JSON.stringify(toc));
+  return Buffer.concat([...tocPieces(toc)]);
 }
 
 export function tocDigest(bytes: Uint8Array): Digest {

@@ -1,5 +1,5 @@
 export { MAX_CHUNK_BYTES, TOC_VERSION, type EntryType, type Toc, type TocChunk, type TocEntry } from './types.js';
-export { encodeToc, decodeToc, decodeTocDirs, validateToc, checkEntry, tocDigest, MAX_TOC_BYTES } from './codec.js';
+export { encodeToc, tocPieces, decodeToc, decodeTocDirs, validateToc, checkEntry, tocDigest, MAX_TOC_BYTES } from './codec.js';
 export { merkleRoot, merkleDirs, dirDigest, compareNames } from './merkle.js';
 export { formatModtime, formatModtimeMs, parseModtime } from './modtime.js';
 export { checkEntryName, parentName, baseName, symlinkStaysInside, resolveInside } from './paths.js';

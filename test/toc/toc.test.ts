@@ -34,6 +34,17 @@ test('a TOC round-trips through its canonical bytes', () => {
   assert.deepEqual(decodeToc(encodeToc(toc)), toc);
 });
 
+test('a TOC is encoded a slice of entries at a time, to exactly the bytes of JSON.stringify', () => {
+  const entries: TocEntry[] = [{ name: '.', type: 'dir', mode: 0o755, modtime: T }];
+  for (let i = 0; i < 5000; i++) {
+    entries.push({ name: `f${i}`, type: 'reg', mode: 0o644, modtime: T, size: 1, digest: d(`${i}`), chunks: [{ chunkOffset: 0, chunkSize: 1, chunkDigest: d(`${i}`) }] });
+  }
+  const toc: Toc = { version: 1, hashAlgorithm: 'blake3', chunkBytes: 8, root: merkleRoot(entries), generation: 7, entries };
+  assert.equal(Buffer.from(encodeToc(toc)).toString('utf8'), JSON.stringify(toc));
+  const none: Toc = { ...toc, entries: [] };
+  assert.equal(Buffer.from(encodeToc(none)).toString('utf8'), JSON.stringify(none));
+});
+
 test('the Merkle root changes with content, mode, time and names, not with entry order', () => {
   const base = sampleToc();
   const root = base.root;
