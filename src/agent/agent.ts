@@ -101,58 +101,35 @@ export function describeBytes(bytes: Uint8Array): ObjectDesc {
   return { digest: digestBytes(bytes), size: bytes.length, chunks };
 }
 
-/** Pieces are written to disk this many bytes at a time. */
-const PIECES_WRITE_BYTES = 1 << 20;
-
 /**
- * Stores bytes made in pieces (a TOC; see tocPieces) as one object and describes it: hashed
- * whole and per chunk as they are written, never held whole in memory.
+ * Stores bytes made in pieces (a TOC; see tocPieces) as one object and describes it: the store
+ * hashes the whole as it writes, the chunks are hashed on the way; never held whole in memory.
  */
 async function storePieces(store: ObjectStore, pieces: Iterable<Uint8Array>): Promise<ObjectDesc> {
-  const tmp = store.tempPath('toc');
-  const fh = await fsp.open(tmp, 'w');
-  try {
-    const whole = createHasher();
-    const chunks: TocChunk[] = [];
-    let chunk = createHasher();
-    let chunkStart = 0;
-    let size = 0;
-    let pending: Uint8Array[] = [];
-    let pendingBytes = 0;
-    const flush = async () => {
-      const buf = Buffer.concat(pending);
-      pending = [];
-      pendingBytes = 0;
-      for (let w = 0; w < buf.length;) w += (await fh.write(buf, w)).bytesWritten;
-    };
+  const chunks: TocChunk[] = [];
+  let chunk = createHasher();
+  let chunkStart = 0;
+  let size = 0;
+  const endChunk = () => {
+    chunks.push({ chunkOffset: chunkStart, chunkSize: size - chunkStart, chunkDigest: chunk.digest() });
+    chunk = createHasher();
+    chunkStart = size;
+  };
+  async function* cut() {
     for (const piece of pieces) {
-      whole.update(piece);
       for (let off = 0; off < piece.length;) {
         const take = Math.min(piece.length - off, MAX_CHUNK_BYTES - (size - chunkStart));
         chunk.update(piece.subarray(off, off + take));
         off += take;
         size += take;
-        if (size - chunkStart === MAX_CHUNK_BYTES) {
-          chunks.push({ chunkOffset: chunkStart, chunkSize: MAX_CHUNK_BYTES, chunkDigest: chunk.digest() });
-          chunk = createHasher();
-          chunkStart = size;
-        }
+        if (size - chunkStart === MAX_CHUNK_BYTES) endChunk();
       }
-      pending.push(piece);
-      pendingBytes += piece.length;
-      if (pendingBytes >= PIECES_WRITE_BYTES) await flush();
+      yield piece;
     }
-    await flush();
-    if (size > chunkStart) chunks.push({ chunkOffset: chunkStart, chunkSize: size - chunkStart, chunkDigest: chunk.digest() });
-    await fh.close();
-    const digest = whole.digest();
-    await store.commit(tmp, digest);
-    return { digest, size, chunks };
-  } catch (err) {
-    await fh.close().catch(() => undefined);
-    await fsp.rm(tmp, { force: true });
-    throw err;
+    if (size > chunkStart) endChunk();
   }
+  const { digest } = await store.putStream(cut());
+  return { digest, size, chunks };
 }
 
 /**
