@@ -14,7 +14,7 @@ export class HashPool {
   private readonly workers: Worker[] = [];
   private readonly idle: Worker[] = [];
   private readonly queue: HashJob[] = [];
-  private readonly pending = new Map<number, { resolve: (r: HashResult & FilesResult) => void; reject: (e: Error) => void }>();
+  private readonly pending = new Map<number, { resolve: (r: HashResult | FilesResult) => void; reject: (e: Error) => void }>();
   private readonly running = new Map<Worker, number>();
   private nextId = 1;
   private closing: Promise<void> | undefined;
@@ -27,7 +27,7 @@ export class HashPool {
   private spawn(): void {
     const w = new Worker(new URL('./hash-worker.js', import.meta.url));
     w.unref();
-    w.on('message', (r: HashResult & FilesResult) => {
+    w.on('message', (r: HashResult | FilesResult) => {
       this.running.delete(w);
       const p = this.pending.get(r.id);
       this.pending.delete(r.id);
@@ -62,11 +62,12 @@ export class HashPool {
     }
   }
 
-  private enqueue(job: Omit<RangeJob, 'id'> | Omit<FilesJob, 'id'>): Promise<HashResult & FilesResult> {
+  /** Queues a job; the worker answers a RangeJob with a HashResult and a FilesJob with a FilesResult. */
+  private enqueue<R extends HashResult | FilesResult>(job: Omit<RangeJob, 'id'> | Omit<FilesJob, 'id'>): Promise<R> {
     if (this.closing) return Promise.reject(new DftfsError('ERR_DFTFS_CLOSED', 'hash pool is closed'));
     const id = this.nextId++;
-    return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
+    return new Promise<R>((resolve, reject) => {
+      this.pending.set(id, { resolve: resolve as (r: HashResult | FilesResult) => void, reject });
       this.queue.push({ ...job, id } as HashJob);
       this.pump();
     });

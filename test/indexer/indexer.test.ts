@@ -92,6 +92,24 @@ test('a re-index reads only files whose size, mtime, ctime or inode changed', as
   assert.equal(byName(fourth.toc.entries).has('f3'), false);
 });
 
+test('a state of whole slices of records (2 × 1024 files) is written and read back; a held state is used instead of the file', async (t) => {
+  const { tree, statePath, index } = setup(t);
+  for (let i = 0; i < 2048; i++) fs.writeFileSync(path.join(tree, `f${i}`), `file ${i}`);
+  const first = await index();
+  assert.equal(first.stats.filesHashed, 2048);
+  assert.equal(Object.keys(JSON.parse(fs.readFileSync(statePath, 'utf8')).files).length, 2048);
+  const again = await index();
+  assert.equal(again.stats.bytesRead, 0, 'the state file was read back whole');
+  assert.deepEqual(again.stats.warnings, []);
+
+  const held = {};
+  await index({ held });
+  fs.rmSync(statePath);
+  const fromMemory = await index({ held });
+  assert.equal(fromMemory.stats.bytesRead, 0, 'the held state, not the (missing) file, was used');
+  assert.equal(fromMemory.toc.root, first.toc.root);
+});
+
 test('a file modified while it is being hashed is detected and hashed again', async (t) => {
   const { tree, index } = setup(t);
   const file = path.join(tree, 'busy');
