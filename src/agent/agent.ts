@@ -15,12 +15,13 @@ import { ObjectStore } from '../store/index.js';
 import { MAX_CHUNK_BYTES, diffToc, tocPieces, type Toc, type TocChunk, type TocDelta } from '../toc/index.js';
 import { batchable, fetchBatch, type BatchSink } from './batch-fetch.js';
 import { ChunkCache } from './chunk-cache.js';
-import { FETCH_STALL_MS, fillPartial, type FetchEnv, type FetchOptions, type FetchStats, type Holder } from './fetcher.js';
+import { FETCH_STALL_MS, fillPartial, type FetchEnv, type FetchOptions, type FetchStats } from './fetcher.js';
 import { HostLocks } from './host-lock.js';
 import { parseDesc, type ObjectDesc } from './object-desc.js';
 import { PartialObject } from './partial-object.js';
 import { addrKey, parsePeerAddr, type PeerAddr } from './peer-addr.js';
 import { StatusBoard } from './status-board.js';
+import { parseHolders, Tracker, type FoundHolder } from './tracker.js';
 
 const log = createLogger('agent');
 
@@ -33,6 +34,8 @@ const DISCOVERY_QUIET_MS = 40;
  * open of a small file waited the whole quiet window (40 ms: 5,000 files took minutes).
  */
 const DISCOVERY_AFTER_FIRST_MS = 5;
+/** A tracker answers from memory; one that takes longer than this is busy, and everyone is asked instead. */
+const TRACKER_TIMEOUT_MS = 1000;
 const LIST_AGENTS_MAX_MS = 1500;
 const LIST_AGENTS_QUIET_MS = 400;
 /** A TOC delta rides in the announcement (one NATS message, 1 MiB by default) only up to this size. */
@@ -58,7 +61,7 @@ export interface AgentOptions {
   compress?: boolean;
   /** Sources fetched from in parallel per object. */
   jobs?: number;
-  /** Role shown to peers; the publisher of a tree is the origin (asked last). */
+  /** Role shown to peers; the publisher of a tree is the origin (asked last) and the cluster's tracker. */
   origin?: boolean;
   /** A fetch with no chunk arriving for this long fails (default FETCH_STALL_MS). */
   fetchStallMs?: number;
@@ -155,6 +158,7 @@ export class Agent {
   private readonly descs = new Map<Digest, ObjectDesc>();
   private readonly clients = new Map<string, Promise<PeerClient>>();
   private latestToc: { digest: Digest; toc: Toc; desc: ObjectDesc } | undefined;
+  private tracker: Tracker | undefined;
   private closing: Promise<void> | undefined;
 
   private constructor(readonly opts: AgentOptions) {
@@ -189,7 +193,7 @@ export class Agent {
     this.tlsKey = this.opts.tls ? tlsKey(this.opts.secret!) : undefined;
     const limiter = this.opts.bwlimitBytesPerSec ? new RateLimiter(this.opts.bwlimitBytesPerSec) : undefined;
     this.server = new PeerServer({
-      source: { readChunk: (req, signal) => this.readChunk(req, signal) },
+      source: { readChunk: (req, signal) => this.readChunk(req, signal), heldChunks: (o) => this.partials.get(o)?.held() },
       identity: { agent: this.id, host: this.hostId },
       cluster: this.opts.cluster,
       secret: this.opts.secret,
@@ -215,6 +219,15 @@ export class Agent {
     this.bus.subscribe(this.bus.subject('report'), (b) => {
       if (b.agent === this.id) this.status.failure(`a peer reported bad data from us: ${String(b.detail)}`);
     });
+    if (this.opts.origin) {
+      this.tracker = new Tracker(this.addr, (o) => {
+        const pub = this.published.get(o);
+        if (pub) return { desc: pub.desc };
+        return this.store.has(o) ? { desc: this.descs.get(o) } : undefined;
+      });
+      this.tracker.attach(this.bus);
+    }
+    this.bus.publish(this.bus.subject('hello'), this.addr);
     await this.bus.flush();
     this.status.start();
   }
@@ -271,31 +284,30 @@ export class Agent {
     if (partial) return reply({ ...this.addr, have: partial.held(), desc: partial.desc });
   }
 
-  /** Asks the cluster who holds an object (and which chunks). */
-  async discover(object: Digest): Promise<Array<Holder & { desc?: ObjectDesc }>> {
+  /**
+   * Who holds an object (and which chunks): the tracker's answer, one request and one reply. With
+   * no tracker, or one that knows of no whole copy (another tracker's object), every agent is
+   * asked (`who`).
+   */
+  async discover(object: Digest): Promise<FoundHolder[]> {
+    const tracked = await this.bus.request(this.bus.subject('track'), { object, asker: this.addr }, TRACKER_TIMEOUT_MS).catch(() => undefined);
+    const found = tracked && Array.isArray(tracked.holders) ? parseHolders(tracked.holders, this.id) : [];
+    log.debug('tracker answer for', object, found.map((h) => `${h.addr.agent}:${h.have instanceof Set ? h.have.size : h.have}`).join(' ') || 'none');
+    return found.some((h) => h.have === 'all') ? found : this.askEveryone(object);
+  }
+
+  /** Asks every agent of the cluster who holds an object; holders answer with what they have. */
+  private async askEveryone(object: Digest): Promise<FoundHolder[]> {
     const answers = await this.bus.gather(this.bus.subject('who'), { object }, { maxWaitMs: DISCOVERY_MAX_MS, quietMs: DISCOVERY_QUIET_MS, afterFirstMs: DISCOVERY_AFTER_FIRST_MS });
-    const out: Array<Holder & { desc?: ObjectDesc }> = [];
-    for (const a of answers) {
-      const addr = parsePeerAddr(a);
-      if (!addr || addr.agent === this.id) continue;
-      const have = a.have === 'all' ? 'all' as const : Array.isArray(a.have) ? new Set(a.have.filter((n): n is number => typeof n === 'number')) : undefined;
-      if (!have) continue;
-      let desc: ObjectDesc | undefined;
-      try {
-        desc = a.desc ? parseDesc(a.desc) : undefined;
-      } catch {
-        desc = undefined;
-      }
-      out.push({ addr, have, desc });
-    }
-    return out;
+    return parseHolders(answers, this.id);
   }
 
   /** Learns an object's descriptor from whoever holds it (for `get DIGEST`). */
   async describe(object: Digest): Promise<ObjectDesc> {
     const known = this.descs.get(object) ?? this.published.get(object)?.desc;
     if (known) return known;
-    for (const h of await this.discover(object)) {
+    // Holders themselves, not the tracker: they know the descriptor of what they hold.
+    for (const h of await this.askEveryone(object)) {
       if (h.desc && h.desc.digest === object) return h.desc;
     }
     throw new DftfsError('ERR_DFTFS_NOT_FOUND', `no agent of cluster ${this.opts.cluster} holds ${object}`);
@@ -374,7 +386,7 @@ export class Agent {
         };
         const stats = await fillPartial(env, partial, opts);
         await partial.commit();
-        this.bus.publish(this.bus.subject('have', desc.digest.slice(7)), { ...this.addr, object: desc.digest });
+        this.bus.publish(this.bus.subject('have'), { ...this.addr, objects: [desc.digest] });
         transfer.done();
         return result('network', stats);
       } catch (err) {
@@ -528,6 +540,7 @@ export class Agent {
   close(): Promise<void> {
     this.closing ??= (async () => {
       this.status.stop();
+      if (this.bus) this.bus.publish(this.bus.subject('bye'), this.addr);
       await this.server?.close();
       for (const c of this.clients.values()) void c.then((x) => x.close(), () => undefined);
       for (const p of this.partials.values()) await p.abort();

@@ -37,8 +37,11 @@ export interface FetchOptions {
 
 export interface Holder {
   addr: PeerAddr;
-  /** Chunk indices it holds, or 'all'. */
-  have: 'all' | Set<number>;
+  /**
+   * Chunk indices it holds; 'all'; or 'some' (it is receiving the object: which chunks is learnt
+   * from its first NOT_FOUND, which lists them).
+   */
+  have: 'all' | 'some' | Set<number>;
 }
 
 export interface FetchEnv {
@@ -98,22 +101,28 @@ export async function fillPartial(env: FetchEnv, partial: PartialObject, opts: F
   };
 
   const isUpstream = (h: Holder) => upstreamKeys.has(addrKey(h.addr));
+  const mayHave = (h: Holder, i: number) => h.have === 'all' || h.have === 'some' || h.have.has(i);
   const choose = (i: number): Holder | undefined => {
     const now = performance.now();
     const usable = holders.filter((h) => !banned.has(addrKey(h.addr)) && !corrupt.has(addrKey(h.addr)) && (busyUntil.get(addrKey(h.addr)) ?? 0) <= now &&
-      (inflight.get(addrKey(h.addr)) ?? 0) < PIPELINE_DEPTH && (h.have === 'all' || h.have.has(i)));
+      (inflight.get(addrKey(h.addr)) ?? 0) < PIPELINE_DEPTH && mayHave(h, i));
     // A chain: the first live upstream that can have chunk i is the only source, even when its
     // pipeline is full (then wait). Later upstreams (the origin) are fallbacks for a dead one,
     // never extra bandwidth: else the origin would feed every receiver and the chain is a star.
     for (const u of upstream) {
       const h = holders.find((x) => addrKey(x.addr) === addrKey(u));
       if (!h || banned.has(addrKey(h.addr)) || corrupt.has(addrKey(h.addr))) continue;
-      if (h.have !== 'all' && !h.have.has(i)) continue;
+      if (!mayHave(h, i)) continue;
       return usable.includes(h) ? h : undefined;
     }
+    // Peers known to hold the chunk, then peers receiving the object, then the origin; other hosts first.
     const peers = usable.filter((h) => !h.addr.origin);
-    const otherHost = peers.filter((h) => h.addr.host !== env.self.host);
-    const pool = otherHost.length ? otherHost : peers.length ? peers : usable;
+    const known = peers.filter((h) => h.have !== 'some');
+    const otherHost = (list: Holder[]) => {
+      const other = list.filter((h) => h.addr.host !== env.self.host);
+      return other.length ? other : list;
+    };
+    const pool = known.length ? otherHost(known) : peers.length ? otherHost(peers) : usable;
     return pool[Math.floor(Math.random() * pool.length)];
   };
 
@@ -151,7 +160,10 @@ export async function fillPartial(env: FetchEnv, partial: PartialObject, opts: F
           stats.retries++;
           stats.busy++;
         } else if (res.kind === 'not-found') {
-          if (h.have === 'all') h.have = new Set(); else h.have.delete(i);
+          // A peer receiving the object says which chunks it has; from others, just not this one.
+          if (res.have) h.have = new Set(res.have.filter((n) => n !== i));
+          else if (h.have instanceof Set) h.have.delete(i);
+          else h.have = new Set();
           stats.retries++;
         } else {
           try {

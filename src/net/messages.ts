@@ -40,3 +40,16 @@ export function parseIdentity(b: Record<string, unknown>, what: string): PeerIde
   }
   return { agent: b.agent, host: b.host };
 }
+
+/** Chunk indices a NOT_FOUND may list: a 64 GiB object of 1 MiB chunks; the frame stays far below its maximum. */
+export const MAX_HELD_CHUNKS = 65_536;
+
+/**
+ * The chunks a peer lists in its NOT_FOUND (it is receiving the object and has these), or
+ * undefined when it lists none.
+ */
+export function parseNotFound(b: Record<string, unknown>): number[] | undefined {
+  if (b.have === undefined) return undefined;
+  if (!Array.isArray(b.have) || b.have.length > MAX_HELD_CHUNKS || !b.have.every(isUint)) throw protocolError('NOT_FOUND: bad chunk list');
+  return b.have as number[];
+}

@@ -6,7 +6,7 @@ import { DftfsError } from '../errors.js';
 import { checkProof, newNonce, proof } from './auth.js';
 import { corkForTick } from './cork.js';
 import { encodeFrame, FrameDecoder, type Frame } from './frame.js';
-import { parseIdentity, type GetRequest, type PeerIdentity } from './messages.js';
+import { parseIdentity, parseNotFound, type GetRequest, type PeerIdentity } from './messages.js';
 import { clientTlsOptions } from './tls.js';
 
 const inflate = promisify(zlib.inflateRaw);
@@ -18,7 +18,8 @@ export const CONNECT_TIMEOUT_MS = 5_000;
 export type GetResult =
   | { kind: 'data'; bytes: Buffer }
   | { kind: 'busy' }
-  | { kind: 'not-found' };
+  /** `have`: the chunks the peer holds of an object it is still receiving. */
+  | { kind: 'not-found'; have?: number[] };
 
 interface Pending {
   req: GetRequest;
@@ -169,7 +170,17 @@ export class PeerClient {
         head.reject(new DftfsError('ERR_DFTFS_PROTOCOL', `bad compressed data from ${this.describe()}`, { cause: err }));
       }
     } else if (f.type === 'BUSY') head.resolve({ kind: 'busy' });
-    else if (f.type === 'NOT_FOUND') head.resolve({ kind: 'not-found' });
+    else if (f.type === 'NOT_FOUND') {
+      let have: number[] | undefined;
+      try {
+        have = parseNotFound(f.body);
+      } catch (err) {
+        this.socket?.destroy();
+        head.reject(err as Error);
+        return this.fail(err as Error);
+      }
+      head.resolve({ kind: 'not-found', ...(have ? { have } : {}) });
+    }
     else if (f.type === 'ERROR') head.reject(new DftfsError('ERR_DFTFS_UNAVAILABLE', `peer ${this.describe()}: ${String(f.body.message)}`));
     else head.reject(new DftfsError('ERR_DFTFS_PROTOCOL', `unexpected ${f.type} from ${this.describe()}`));
   }

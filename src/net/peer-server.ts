@@ -9,7 +9,7 @@ import { createLogger } from '../log.js';
 import { checkProof, newNonce, proof } from './auth.js';
 import { corkForTick } from './cork.js';
 import { encodeFrame, FrameDecoder, type Frame } from './frame.js';
-import { parseGet, parseIdentity, type GetRequest, type PeerIdentity } from './messages.js';
+import { MAX_HELD_CHUNKS, parseGet, parseIdentity, type GetRequest, type PeerIdentity } from './messages.js';
 import type { RateLimiter } from './rate-limit.js';
 import { serverTlsOptions } from './tls.js';
 
@@ -28,13 +28,16 @@ export const SERVE_AHEAD = 8;
 const READ_AHEAD_MAX_BYTES = 256 * 1024;
 
 type Answer =
-  | { type: 'BUSY' | 'NOT_FOUND' }
+  | { type: 'BUSY' }
+  | { type: 'NOT_FOUND'; have?: number[] }
   | { type: 'ERROR'; code: string; message: string }
   | { type: 'DATA'; size: number; payload: Buffer };
 
 /** What a peer server serves: verified bytes of a chunk it holds, or undefined. */
 export interface ChunkSource {
   readChunk(req: GetRequest, signal: AbortSignal): Promise<Buffer | undefined>;
+  /** The chunks held of an object being received (listed in a NOT_FOUND), if it is. */
+  heldChunks?(object: Digest): number[] | undefined;
 }
 
 export interface PeerServerOptions {
@@ -175,7 +178,10 @@ export class PeerServer {
     } catch (err) {
       return { type: 'ERROR', code: isDftfsError(err) ? err.code : 'ERR_DFTFS_IO', message: (err as Error).message };
     }
-    if (!bytes) return { type: 'NOT_FOUND' };
+    if (!bytes) {
+      const have = this.opts.source.heldChunks?.(req.object);
+      return { type: 'NOT_FOUND', ...(have ? { have: have.slice(0, MAX_HELD_CHUNKS) } : {}) };
+    }
     return { type: 'DATA', size: bytes.length, payload: req.compress ? await deflate(bytes, { level: 1 }) : bytes };
   }
 
@@ -185,8 +191,12 @@ export class PeerServer {
       socket.write(encodeFrame({ type: 'ERROR', body: { id: req.id, code: a.code, message: a.message } }));
       return;
     }
-    if (a.type !== 'DATA') {
-      socket.write(encodeFrame({ type: a.type, body: { id: req.id } }));
+    if (a.type === 'BUSY') {
+      socket.write(encodeFrame({ type: 'BUSY', body: { id: req.id } }));
+      return;
+    }
+    if (a.type === 'NOT_FOUND') {
+      socket.write(encodeFrame({ type: 'NOT_FOUND', body: { id: req.id, ...(a.have ? { have: a.have } : {}) } }));
       return;
     }
     await this.opts.limiter?.take(a.payload.length);

@@ -174,7 +174,9 @@ test('a corrupt chunk from a peer is rejected, fetched elsewhere, and the peer r
   const port = await evil.listen(0, '127.0.0.1');
   const bus = await Bus.connect({ url: nats.url, cluster: 'test', name: 'evil' });
   try {
-  bus.subscribe(bus.subject('who'), (_b, reply) => reply({ agent: 'evil/1', host: 'hE', ip: '127.0.0.1', port, have: 'all' }));
+  const liar = { agent: 'evil/1', host: 'hE', ip: '127.0.0.1', port };
+  bus.subscribe(bus.subject('who'), (_b, reply) => reply({ ...liar, have: 'all' }));
+  bus.publish(bus.subject('have'), { ...liar, objects: [digestBytes(content)] });
   const reports: Array<Record<string, unknown>> = [];
   bus.subscribe(bus.subject('report'), (b) => void reports.push(b));
   await bus.flush();

@@ -3,6 +3,7 @@ import net from 'node:net';
 import { test, type TestContext } from 'node:test';
 import { digestBytes } from '../../src/hash/index.js';
 import { PeerClient, PeerServer, tlsKey, type GetRequest } from '../../src/net/index.js';
+import { parseNotFound } from '../../src/net/messages.js';
 import { pseudoRandom } from '../helpers.js';
 
 const CHUNK = pseudoRandom(1 << 20, 5);
@@ -44,6 +45,22 @@ test('a client gets chunks over TCP, pipelined, compressed or not', async (t) =>
   assert.deepEqual(b.kind === 'data' && b.bytes, CHUNK.subarray(10, 30));
   assert.deepEqual(z.kind === 'data' && z.bytes, CHUNK);
   assert.deepEqual(await c.get({ ...req, object: digestBytes(Buffer.from('other')) }), { kind: 'not-found' });
+});
+
+test('a peer receiving an object lists the chunks it has in its NOT_FOUND; a malformed list is refused', async (t) => {
+  const receiving = digestBytes(Buffer.from('being received'));
+  const s = new PeerServer({
+    identity: { agent: 'srv', host: 'server-host' }, cluster: 'test',
+    source: { async readChunk() { return undefined; }, heldChunks: (o) => (o === receiving ? [0, 2, 5] : undefined) },
+  });
+  const port = await s.listen(0, '127.0.0.1');
+  t.after(() => s.close());
+  const c = await client(t, port, 'h1');
+  assert.deepEqual(await c.get({ ...req, object: receiving }), { kind: 'not-found', have: [0, 2, 5] });
+  assert.deepEqual(await c.get(req), { kind: 'not-found' });
+  assert.throws(() => parseNotFound({ id: 1, have: [0, -1] }), { code: 'ERR_DFTFS_PROTOCOL' });
+  assert.throws(() => parseNotFound({ id: 1, have: 'all' }), { code: 'ERR_DFTFS_PROTOCOL' });
+  assert.throws(() => parseNotFound({ id: 1, have: new Array(70_000).fill(0) }), { code: 'ERR_DFTFS_PROTOCOL' });
 });
 
 test('a server reads several requests of a connection at once and still answers them in order', async (t) => {
