@@ -12,12 +12,12 @@ import { hashFile } from '../indexer/index.js';
 import { createLogger } from '../log.js';
 import { PeerClient, PeerServer, RateLimiter, tlsKey, type GetRequest } from '../net/index.js';
 import { ObjectStore } from '../store/index.js';
-import { MAX_CHUNK_BYTES, diffToc, tocPieces, type Toc, type TocChunk, type TocDelta } from '../toc/index.js';
+import { MAX_CHUNK_BYTES, diffToc, tocPieces, type Toc, type TocChunk, type TocDelta, type TocEntry } from '../toc/index.js';
 import { batchable, fetchBatch, type BatchSink } from './batch-fetch.js';
 import { ChunkCache } from './chunk-cache.js';
 import { FETCH_STALL_MS, fillPartial, type FetchEnv, type FetchOptions, type FetchStats } from './fetcher.js';
 import { HostLocks } from './host-lock.js';
-import { parseDesc, type ObjectDesc } from './object-desc.js';
+import { descOf, parseDesc, type ObjectDesc } from './object-desc.js';
 import { PartialObject } from './partial-object.js';
 import { addrKey, parsePeerAddr, type PeerAddr } from './peer-addr.js';
 import { StatusBoard } from './status-board.js';
@@ -65,6 +65,16 @@ export interface AgentOptions {
   origin?: boolean;
   /** A fetch with no chunk arriving for this long fails (default FETCH_STALL_MS). */
   fetchStallMs?: number;
+}
+
+/**
+ * A file served from where it lies, `root`/`entry.name`: an entry of a published tree (shared
+ * with its TOC: a path and a descriptor per file of a 100,000-file tree were ~20 MB more), or
+ * one file published alone.
+ */
+interface PublishedFile {
+  root: string;
+  entry: Pick<TocEntry, 'name' | 'size' | 'digest' | 'chunks'>;
 }
 
 /** Objects fetched at once by fetchMany outside its batch (bigger ones, and what the batch's holder did not deliver). */
@@ -151,7 +161,7 @@ export class Agent {
   private embedded: NatsServerHandle | undefined;
   private server!: PeerServer;
   private tlsKey: Buffer | undefined;
-  private readonly published = new Map<Digest, { file: string; desc: ObjectDesc }>();
+  private readonly published = new Map<Digest, PublishedFile>();
   private readonly served = new ChunkCache();
   private readonly partials = new Map<Digest, PartialObject>();
   private readonly inflight = new Map<Digest, Promise<FetchResult>>();
@@ -222,7 +232,7 @@ export class Agent {
     if (this.opts.origin) {
       this.tracker = new Tracker(this.addr, (o) => {
         const pub = this.published.get(o);
-        if (pub) return { desc: pub.desc };
+        if (pub) return { desc: descOf(pub.entry) };
         return this.store.has(o) ? { desc: this.descs.get(o) } : undefined;
       });
       this.tracker.attach(this.bus);
@@ -255,9 +265,10 @@ export class Agent {
     // the store first would cost it a stat per request.
     const pub = this.published.get(req.object);
     if (pub) {
-      const buf = verified(await read(pub.file).catch(() => undefined));
+      const file = path.join(pub.root, pub.entry.name);
+      const buf = verified(await read(file).catch(() => undefined));
       if (buf) return buf;
-      this.status.failure(`${pub.file} changed since it was published; not served from there`);
+      this.status.failure(`${file} changed since it was published; not served from there`);
     }
     if (this.store.has(req.object)) {
       const buf = await read(this.store.objectPath(req.object)).catch(() => undefined);
@@ -278,7 +289,7 @@ export class Agent {
   private answerWho(b: Record<string, unknown>, reply: (body: unknown) => void): void {
     const object = b.object as Digest;
     if (typeof object !== 'string') return;
-    const desc = this.descs.get(object) ?? this.published.get(object)?.desc;
+    const desc = this.descs.get(object) ?? this.publishedDesc(object);
     if (this.store.has(object) || this.published.has(object)) return reply({ ...this.addr, have: 'all', desc });
     const partial = this.partials.get(object);
     if (partial) return reply({ ...this.addr, have: partial.held(), desc: partial.desc });
@@ -304,7 +315,7 @@ export class Agent {
 
   /** Learns an object's descriptor from whoever holds it (for `get DIGEST`). */
   async describe(object: Digest): Promise<ObjectDesc> {
-    const known = this.descs.get(object) ?? this.published.get(object)?.desc;
+    const known = this.descs.get(object) ?? this.publishedDesc(object);
     if (known) return known;
     // Holders themselves, not the tracker: they know the descriptor of what they hold.
     for (const h of await this.askEveryone(object)) {
@@ -475,6 +486,11 @@ export class Agent {
     if (kind === 'corrupt') this.bus.publish(this.bus.subject('report'), { agent: addr.agent, object, detail, by: this.id });
   };
 
+  private publishedDesc(object: Digest): ObjectDesc | undefined {
+    const pub = this.published.get(object);
+    return pub && descOf(pub.entry);
+  }
+
   /** The object being received, if this agent is receiving it now (its verified chunks are readable). */
   partial(digest: Digest): PartialObject | undefined {
     return this.partials.get(digest);
@@ -488,7 +504,7 @@ export class Agent {
     if (!st.isFile()) throw new DftfsError('ERR_DFTFS_NOT_FOUND', `${file}: not a regular file`);
     const { digest, chunks } = await hashFile(pool, abs, st.size);
     const desc: ObjectDesc = { digest, size: st.size, chunks };
-    this.published.set(desc.digest, { file: abs, desc });
+    this.published.set(desc.digest, { root: path.dirname(abs), entry: { name: path.basename(abs), ...desc } });
     return desc;
   }
 
@@ -517,7 +533,10 @@ export class Agent {
   async publishTree(dir: string, toc: Toc): Promise<{ digest: Digest; desc: ObjectDesc }> {
     const root = path.resolve(dir);
     for (const e of toc.entries) {
-      if (e.type === 'reg' && e.size! > 0) this.published.set(e.digest!, { file: path.join(root, e.name), desc: { digest: e.digest!, size: e.size!, chunks: e.chunks! } });
+      if (e.type !== 'reg' || e.size === 0) continue;
+      // Entries a re-index left unchanged are the same objects: nothing to replace.
+      const had = this.published.get(e.digest!);
+      if (had?.entry !== e || had.root !== root) this.published.set(e.digest!, { root, entry: e });
     }
     const desc = await storePieces(this.store, tocPieces(toc));
     this.descs.set(desc.digest, desc);

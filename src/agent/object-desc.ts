@@ -9,7 +9,7 @@ export interface ObjectDesc {
   chunks: TocChunk[];
 }
 
-export const descOf = (e: TocEntry): ObjectDesc => ({ digest: e.digest!, size: e.size!, chunks: e.chunks! });
+export const descOf = (e: Pick<TocEntry, 'size' | 'digest' | 'chunks'>): ObjectDesc => ({ digest: e.digest!, size: e.size!, chunks: e.chunks! });
 
 /** Checks a descriptor that came from the network: contiguous chunks covering the size. */
 export function parseDesc(raw: unknown): ObjectDesc {

@@ -48,9 +48,9 @@ export function parseHolders(raw: unknown[], self: string): FoundHolder[] {
 
 interface Tracked {
   /** Hosts whose store holds the whole object. */
-  hosts: Set<string>;
-  /** Agents receiving it now (they asked), with when they asked. */
-  partial: Map<string, { addr: PeerAddr; sinceMs: number }>;
+  hosts: string[];
+  /** Agents receiving it now (they asked), with when they asked; made on the first question. */
+  partial?: Map<string, { addr: PeerAddr; sinceMs: number }>;
 }
 
 function sample<T>(items: T[], n: number): T[] {
@@ -87,7 +87,7 @@ export class Tracker {
     const host = this.agents.get(addr.host);
     host?.delete(addr.agent);
     if (host?.size === 0) this.agents.delete(addr.host);
-    for (const t of this.objects.values()) t.partial.delete(addr.agent);
+    for (const t of this.objects.values()) t.partial?.delete(addr.agent);
   }
 
   /** `by`'s host store now holds these objects whole. */
@@ -95,8 +95,8 @@ export class Tracker {
     this.agentSeen(by);
     for (const o of objects) {
       const t = this.entry(o);
-      t.hosts.add(by.host);
-      t.partial.delete(by.agent);
+      if (!t.hosts.includes(by.host)) t.hosts.push(by.host);
+      t.partial?.delete(by.agent);
     }
   }
 
@@ -116,15 +116,18 @@ export class Tracker {
     if (own) add(this.self, 'all');
     if (t) {
       // The asker's own host too: agents that share a host id need not share a store.
-      const hosts = sample([...t.hosts].filter((h) => this.agents.has(h)), HOLDERS_PER_ANSWER);
+      const hosts = sample(t.hosts.filter((h) => this.agents.has(h)), HOLDERS_PER_ANSWER);
       for (const h of hosts) {
         for (const a of sample([...this.agents.get(h)!.values()], AGENTS_PER_HOST)) add(a, 'all');
       }
-      for (const [agent, p] of t.partial) if (now - p.sinceMs > PARTIAL_HOLDER_MS) t.partial.delete(agent);
-      const receiving = [...t.partial.values()].filter((p) => !t.hosts.has(p.addr.host));
+      for (const [agent, p] of t.partial ?? []) if (now - p.sinceMs > PARTIAL_HOLDER_MS) t.partial!.delete(agent);
+      const receiving = [...t.partial?.values() ?? []].filter((p) => !t.hosts.includes(p.addr.host));
       for (const p of sample(receiving, HOLDERS_PER_ANSWER)) add(p.addr, 'some');
     }
-    if (!own || asker.agent !== this.self.agent) this.entry(object).partial.set(asker.agent, { addr: asker, sinceMs: now });
+    if (!own || asker.agent !== this.self.agent) {
+      const e = this.entry(object);
+      (e.partial ??= new Map()).set(asker.agent, { addr: asker, sinceMs: now });
+    }
     return { holders: [...holders.values()], ...(own?.desc ? { desc: own.desc } : {}) };
   }
 
@@ -137,7 +140,7 @@ export class Tracker {
   private entry(object: Digest): Tracked {
     let t = this.objects.get(object);
     if (t) this.objects.delete(object);
-    else t = { hosts: new Set(), partial: new Map() };
+    else t = { hosts: [] };
     this.objects.set(object, t);
     if (this.objects.size > TRACKED_OBJECTS_MAX) this.objects.delete(this.objects.keys().next().value!);
     return t;

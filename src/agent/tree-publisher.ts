@@ -11,6 +11,8 @@ export interface Published {
   toc: Toc;
   /** False when the tree had not changed since the last publication (nothing announced). */
   changed: boolean;
+  /** The whole tree was indexed (walked), not updated at known paths. */
+  indexed: boolean;
 }
 
 /** Paths the caller itself changed, with a record (stat key and content) of each regular file it wrote. */
@@ -77,6 +79,7 @@ export class TreePublisher {
   private async run(w: Wanted): Promise<Published> {
     const generation = this.generation + 1;
     let toc: Toc | undefined;
+    let indexed = false;
     if (!w.full && this.toc) {
       const update = updateToc(this.dir, this.toc, w.names, w.known, generation);
       if (update) {
@@ -84,12 +87,15 @@ export class TreePublisher {
         toc = update.toc;
       }
     }
-    toc ??= (await this.index(generation)).toc;
-    if (toc.root === this.root && this.toc) return { generation: this.generation, root: toc.root, toc: this.toc, changed: false };
+    if (!toc) {
+      toc = (await this.index(generation)).toc;
+      indexed = true;
+    }
+    if (toc.root === this.root && this.toc) return { generation: this.generation, root: toc.root, toc: this.toc, changed: false, indexed };
     const { digest } = await this.agent.publishTree(this.dir, toc);
     this.generation = toc.generation;
     this.root = toc.root;
     this.toc = toc;
-    return { generation: this.generation, root: this.root, tocDigest: digest, toc, changed: true };
+    return { generation: this.generation, root: this.root, tocDigest: digest, toc, changed: true, indexed };
   }
 }

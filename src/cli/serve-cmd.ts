@@ -1,6 +1,7 @@
 import { defineCommand } from 'citty';
 import { TreePublisher } from '../agent/index.js';
 import { usageError } from '../errors.js';
+import { collectGarbage } from '../memory.js';
 import type { CliContext } from './context.js';
 import { indexArgs, runIndex } from './index-cmd.js';
 import { netArgs, startAgent, untilSignal } from './net-args.js';
@@ -32,12 +33,14 @@ export const createServeCommand = (ctx: CliContext) => defineCommand({
       try {
         const p = await publisher.publish();
         if (p.changed) say(`generation ${p.generation} root ${p.root} toc ${p.tocDigest}`);
+        if (p.indexed) collectGarbage();
       } catch (err) {
         out.warn(`re-index failed: ${(err as Error).message}`);
       }
     };
     try {
       const first = await publisher.publish();
+      collectGarbage();
       const files = first.toc.entries.filter((e) => e.type === 'reg');
       const bytes = files.reduce((n, e) => n + e.size!, 0);
       for (const l of [`serving ${args.dir}: ${files.length} files, ${formatBytes(bytes)}, root ${first.root}`, `toc ${first.tocDigest}`, `generation ${first.generation}`,

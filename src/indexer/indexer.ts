@@ -90,31 +90,29 @@ export async function indexTree(root: string, opts: IndexOptions): Promise<Index
   const prev: IndexState = held ?? (opts.statePath
     ? await loadIndexState(opts.statePath, chunkBytes, warn)
     : { chunkBytes, files: new Map(), journalLines: 0, rewrite: true });
-  let items: WalkItem[] | undefined = walkTree(root, warn);
 
   const next: IndexState = { chunkBytes, files: new Map(), journalLines: prev.journalLines, rewrite: prev.rewrite };
   const firstOfInode = new Map<string, string>();
   const entries: Array<TocEntry | undefined> = [];
   const toHash: Array<{ item: WalkItem; slot: number }> = [];
   let filesReused = 0;
-  for (const item of items) {
+  for (const item of walkTree(root, warn)) {
     const { name, stat } = item;
     // Entry literals are written out whole: spreading a shared base object cost ~4 µs an entry.
     const mode = stat.mode & 0o7777;
-    const modtime = formatModtimeMs(stat.mtimeMs);
     if (item.type === 'dir') {
-      entries.push({ name, type: 'dir', mode, modtime });
+      entries.push({ name, type: 'dir', mode, modtime: formatModtimeMs(stat.mtimeMs) });
     } else if (item.type === 'symlink') {
       if (!symlinkStaysInside(name, item.linkTarget!)) {
         warn({ path: name, code: 'SYMLINK_OUTSIDE', message: `${name}: symlink points outside the tree (${item.linkTarget}); kept as is` });
       }
-      entries.push({ name, type: 'symlink', mode, modtime, linkName: item.linkTarget! });
+      entries.push({ name, type: 'symlink', mode, modtime: formatModtimeMs(stat.mtimeMs), linkName: item.linkTarget! });
     } else {
       if (stat.nlink > 1) {
         const inode = `${stat.dev}:${stat.ino}`;
         const first = firstOfInode.get(inode);
         if (first !== undefined) {
-          entries.push({ name, type: 'hardlink', mode, modtime, linkName: first });
+          entries.push({ name, type: 'hardlink', mode, modtime: formatModtimeMs(stat.mtimeMs), linkName: first });
           continue;
         }
         firstOfInode.set(inode, name);
@@ -122,17 +120,19 @@ export async function indexTree(root: string, opts: IndexOptions): Promise<Index
       const rec = prev.files.get(name);
       if (rec && sameStat(rec, stat)) {
         filesReused++;
-        next.files.set(name, rec);
-        entries.push({ name, type: 'reg', mode, modtime, size: rec.size, digest: rec.digest, chunks: rec.chunks });
+        // Same stat key, so same size, mtime and content: the last entry stands unless the mode changed.
+        if (rec.entry?.mode !== mode || rec.entry.name !== name) {
+          rec.entry = { name, type: 'reg', mode, modtime: formatModtimeMs(stat.mtimeMs), size: rec.size, digest: rec.digest, chunks: rec.chunks };
+        }
+        // Keyed by the entry's name, which lives on anyway: this walk's copy of it dies young.
+        next.files.set(rec.entry.name, rec);
+        entries.push(rec.entry);
       } else {
         toHash.push({ item, slot: entries.length });
         entries.push(undefined);
       }
     }
   }
-
-  // Only the files to hash are needed from here on: the walk of a big tree is tens of MB.
-  items = undefined;
 
   // Largest first: the long whole-file passes start early and the small files fill the gaps.
   toHash.sort((a, b) => b.item.stat.size - a.item.stat.size);
@@ -162,8 +162,9 @@ export async function indexTree(root: string, opts: IndexOptions): Promise<Index
     }
     if (after.isFile() && sameStat(st, after)) {
       const rec: StateRecord = { size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, ino: st.ino, digest: hashed.digest, chunks: hashed.chunks };
+      rec.entry = { name: item.name, type: 'reg', mode: st.mode & 0o7777, modtime: formatModtimeMs(st.mtimeMs), size: rec.size, digest: rec.digest, chunks: rec.chunks };
       next.files.set(item.name, rec);
-      entries[slot] = { name: item.name, type: 'reg', mode: st.mode & 0o7777, modtime: formatModtimeMs(st.mtimeMs), size: rec.size, digest: rec.digest, chunks: rec.chunks };
+      entries[slot] = rec.entry;
       return undefined;
     }
     if (!after.isFile() || attempt >= MAX_HASH_ATTEMPTS) {
@@ -234,8 +235,8 @@ export async function indexTree(root: string, opts: IndexOptions): Promise<Index
 
   const kept = entries.filter((e): e is TocEntry => e !== undefined);
   // A hardlink whose first name was skipped loses its target: drop it too rather than emit a bad TOC.
-  const regNames = new Set(kept.filter((e) => e.type === 'reg').map((e) => e.name));
-  const finalEntries = kept.filter((e) => e.type !== 'hardlink' || regNames.has(e.linkName!));
+  const regNames = firstOfInode.size ? new Set(kept.filter((e) => e.type === 'reg').map((e) => e.name)) : undefined;
+  const finalEntries = regNames ? kept.filter((e) => e.type !== 'hardlink' || regNames.has(e.linkName!)) : kept;
   if (opts.statePath) {
     const changes = new Map<string, StateRecord | null>();
     for (const [name, rec] of next.files) if (prev.files.get(name) !== rec) changes.set(name, rec);

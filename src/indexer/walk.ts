@@ -45,9 +45,11 @@ function decodeName(raw: Buffer): string | undefined {
  * symlinks. Special files, names that are not UTF-8 and unreadable directories are skipped with a
  * warning. Plain (not BigInt) stats: BigInt ones allocate 14 BigInts each, and their garbage
  * cost more than the syscall. Synchronous: a stat from the page cache costs a few microseconds, far less than a hop
- * through libuv's pool, and re-indexing is mostly stats.
+ * through libuv's pool, and re-indexing is mostly stats. A generator: an item the caller does not
+ * keep dies young (a walk of 100,000 files made at once was ~35 MB that outlived the young
+ * generation, left behind by every re-index of a long-running publisher).
  */
-export function walkTree(root: string, warn: WarningSink): WalkItem[] {
+export function* walkTree(root: string, warn: WarningSink): Generator<WalkItem> {
   const absRoot = path.resolve(root);
   let rootStat: fs.Stats;
   try {
@@ -58,8 +60,8 @@ export function walkTree(root: string, warn: WarningSink): WalkItem[] {
   }
   if (!rootStat.isDirectory()) throw new DftfsError('ERR_DFTFS_NOT_A_DIRECTORY', `${root}: not a directory`);
 
-  const out: WalkItem[] = [{ name: '.', abs: absRoot, type: 'dir', stat: walkStat(rootStat) }];
-  const visit = (dirName: string, dirAbs: string): void => {
+  yield { name: '.', abs: absRoot, type: 'dir', stat: walkStat(rootStat) };
+  function* visit(dirName: string, dirAbs: string): Generator<WalkItem> {
     let raw: Buffer[];
     try {
       raw = fs.readdirSync(dirAbs, { encoding: 'buffer' });
@@ -86,10 +88,10 @@ export function walkTree(root: string, warn: WarningSink): WalkItem[] {
         continue;
       }
       if (st.isDirectory()) {
-        out.push({ name, abs, type: 'dir', stat: walkStat(st) });
-        visit(name, abs);
+        yield { name, abs, type: 'dir', stat: walkStat(st) };
+        yield* visit(name, abs);
       } else if (st.isFile()) {
-        out.push({ name, abs, type: 'reg', stat: walkStat(st) });
+        yield { name, abs, type: 'reg', stat: walkStat(st) };
       } else if (st.isSymbolicLink()) {
         let linkTarget: string;
         try {
@@ -98,14 +100,13 @@ export function walkTree(root: string, warn: WarningSink): WalkItem[] {
           warn({ path: name, code: 'VANISHED', message: `${name}: ${errnoCode(err) ?? 'readlink failed'}; skipped` });
           continue;
         }
-        out.push({ name, abs, type: 'symlink', stat: walkStat(st), linkTarget });
+        yield { name, abs, type: 'symlink', stat: walkStat(st), linkTarget };
       } else {
         warn({ path: name, code: 'SPECIAL_FILE', message: `${name}: ${kind(st)} is not a regular file, directory or symlink; skipped` });
       }
     }
-  };
-  visit('.', absRoot);
-  return out;
+  }
+  yield* visit('.', absRoot);
 }
 
 function kind(st: fs.Stats): string {

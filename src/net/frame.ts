@@ -33,18 +33,23 @@ export type Frame =
 
 export const protocolError = (msg: string) => new DftfsError('ERR_DFTFS_PROTOCOL', msg);
 
+/**
+ * The first 10 bytes of a DATA frame carrying `length` bytes: a sender writes them and then the
+ * bytes themselves, instead of copying a 4 MiB chunk into a frame buffer of its own.
+ */
+export function encodeDataHeader(requestId: number, length: number): Buffer {
+  if (2 + 4 + length > MAX_FRAME_BYTES) throw protocolError(`frame of ${2 + 4 + length} bytes exceeds ${MAX_FRAME_BYTES}`);
+  const out = Buffer.allocUnsafe(10);
+  out.writeUInt32BE(2 + 4 + length, 0);
+  out[4] = PROTOCOL_VERSION;
+  out[5] = FrameType.DATA;
+  out.writeUInt32BE(requestId, 6);
+  return out;
+}
+
 export function encodeFrame(frame: Frame): Buffer {
   const type = FrameType[frame.type];
-  if (frame.type === 'DATA') {
-    const out = Buffer.allocUnsafe(4 + 2 + 4 + frame.bytes.length);
-    out.writeUInt32BE(2 + 4 + frame.bytes.length, 0);
-    out[4] = PROTOCOL_VERSION;
-    out[5] = type;
-    out.writeUInt32BE(frame.requestId, 6);
-    frame.bytes.copy(out, 10);
-    if (out.length - 4 > MAX_FRAME_BYTES) throw protocolError(`frame of ${out.length - 4} bytes exceeds ${MAX_FRAME_BYTES}`);
-    return out;
-  }
+  if (frame.type === 'DATA') return Buffer.concat([encodeDataHeader(frame.requestId, frame.bytes.length), frame.bytes]);
   const json = Buffer.from(JSON.stringify(frame.body));
   if (json.length + 2 > MAX_FRAME_BYTES) throw protocolError(`frame of ${json.length + 2} bytes exceeds ${MAX_FRAME_BYTES}`);
   const out = Buffer.allocUnsafe(6 + json.length);

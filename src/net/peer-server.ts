@@ -8,7 +8,7 @@ import type { Digest } from '../hash/index.js';
 import { createLogger } from '../log.js';
 import { checkProof, newNonce, proof } from './auth.js';
 import { corkForTick } from './cork.js';
-import { encodeFrame, FrameDecoder, type Frame } from './frame.js';
+import { encodeDataHeader, encodeFrame, FrameDecoder, type Frame } from './frame.js';
 import { MAX_HELD_CHUNKS, parseGet, parseIdentity, type GetRequest, type PeerIdentity } from './messages.js';
 import type { RateLimiter } from './rate-limit.js';
 import { serverTlsOptions } from './tls.js';
@@ -202,7 +202,8 @@ export class PeerServer {
     await this.opts.limiter?.take(a.payload.length);
     if (socket.destroyed) return;
     corkForTick(socket);
-    const ok = socket.write(encodeFrame({ type: 'DATA', requestId: req.id, bytes: a.payload }));
+    socket.write(encodeDataHeader(req.id, a.payload.length));
+    const ok = socket.write(a.payload);
     this.slots.set(`${peer.host}\0${req.object}`, { conn, lastMs: performance.now() });
     this.opts.onServe?.({ peer, object: req.object, bytes: a.size });
     if (!ok) await new Promise<void>((resolve) => { socket.once('drain', resolve); socket.once('close', resolve); });

@@ -17,7 +17,7 @@ export interface TocDelta {
 /** Deltas with more changed paths than this are not sent (the announcement is one NATS message). */
 export const MAX_DELTA_PATHS = 2000;
 
-const same = (a: TocEntry, b: TocEntry) =>
+const same = (a: TocEntry, b: TocEntry) => a === b ||
   a.type === b.type && a.mode === b.mode && a.modtime === b.modtime && a.size === b.size && a.digest === b.digest && a.linkName === b.linkName;
 
 /** The delta from `prev` to `next`, or undefined when more than MAX_DELTA_PATHS paths changed. */

@@ -110,6 +110,25 @@ test('a state of whole slices of records (2 × 1024 files) is written and read b
   assert.equal(fromMemory.toc.root, first.toc.root);
 });
 
+test('a re-index with a held state reuses the entries of unchanged files; a chmod or a rewrite makes a new one', async (t) => {
+  const { tree, index } = setup(t);
+  for (const n of ['a', 'b', 'c']) fs.writeFileSync(path.join(tree, n), `file ${n}`);
+  const held = {};
+  const first = byName((await index({ held })).toc.entries);
+  fs.chmodSync(path.join(tree, 'b'), 0o600);
+  fs.writeFileSync(path.join(tree, 'c'), 'file c, changed');
+  const second = await index({ held });
+  const next = byName(second.toc.entries);
+  assert.equal(next.get('a'), first.get('a'), 'unchanged: the same entry object');
+  assert.notEqual(next.get('b'), first.get('b'));
+  assert.equal(next.get('b')!.mode, 0o600, 'the new mode shows');
+  assert.equal(next.get('b')!.digest, first.get('b')!.digest);
+  assert.equal(next.get('c')!.digest, b3sum(path.join(tree, 'c')));
+  assert.equal(second.stats.filesHashed, 2, 'a chmod changes the ctime: b is read again, like c');
+  // And the TOC is what a fresh index of the tree gives.
+  assert.equal(second.toc.root, (await index({ held: {} })).toc.root);
+});
+
 test('a file modified while it is being hashed is detected and hashed again', async (t) => {
   const { tree, index } = setup(t);
   const file = path.join(tree, 'busy');
