@@ -57,3 +57,36 @@ test('a follower applying a TOC delta gets the same view as from the whole TOC; 
   refused({ ...delta, set: [{ name: '../escape', type: 'reg', mode: 0o644, modtime: g1.entries[0]!.modtime, size: 0, digest: changed.digest, chunks: [] }] }, g1.root, 'ERR_DFTFS_UNSAFE_PATH');
   refused({ ...delta, remove: ['old'] }); // its entries would be left under nothing
 });
+
+test('deltas applied one after another, past the size where a view makes its own map, equal the whole TOC; earlier views stay as they were', async (t) => {
+  const tree = path.join(tempDir(t), 'tree');
+  fs.mkdirSync(path.join(tree, 'd'), { recursive: true });
+  for (let i = 0; i < 50; i++) fs.writeFileSync(path.join(tree, 'd', `f${i}`), `file ${i}`);
+  fs.writeFileSync(path.join(tree, 'target'), 't');
+  fs.linkSync(path.join(tree, 'target'), path.join(tree, 'hard'));
+  const pool = new HashPool(1);
+  t.after(() => pool.close());
+  const index = async (generation: number): Promise<Toc> => (await indexTree(tree, { pool, generation })).toc;
+  let prev = await index(0);
+  const first = TocView.of(prev);
+  const firstDump = dump(first);
+  let view = first;
+  // Each generation adds 1,900 files in a directory of its own, changes one file and removes
+  // another: the names changed since the first view pass 8,192 in the fifth.
+  for (let g = 1; g <= 6; g++) {
+    fs.mkdirSync(path.join(tree, `g${g}`));
+    for (let i = 0; i < 1900; i++) fs.writeFileSync(path.join(tree, `g${g}`, `n${i}`), `${g}.${i}`);
+    fs.writeFileSync(path.join(tree, 'd', `f${g}`), `changed in ${g}`);
+    fs.rmSync(path.join(tree, 'd', `f${g + 20}`));
+    const next = await index(g);
+    const delta = diffToc(prev, next);
+    assert.ok(delta, `generation ${g} has a delta`);
+    view = view.withDelta(JSON.parse(JSON.stringify(delta)), next.root, g);
+    assert.deepEqual(dump(view), dump(TocView.of(next)), `generation ${g}`);
+    prev = next;
+  }
+  assert.deepEqual(dump(first), firstDump, 'the first view did not change');
+  assert.equal(view.get('hard')?.digest, view.get('target')?.digest, 'the hard link still resolves');
+  // A delta that removes a hard link's file is refused.
+  assert.throws(() => view.withDelta({ baseRoot: view.root, set: [], remove: ['target'] }, view.root, 8), { code: 'ERR_DFTFS_MALFORMED_TOC' });
+});
