@@ -168,7 +168,6 @@ export class Agent {
   private readonly descs = new Map<Digest, ObjectDesc>();
   private readonly clients = new Map<string, Promise<PeerClient>>();
   private latestToc: { digest: Digest; toc: Toc; desc: ObjectDesc } | undefined;
-  private tracker: Tracker | undefined;
   private closing: Promise<void> | undefined;
 
   private constructor(readonly opts: AgentOptions) {
@@ -230,12 +229,11 @@ export class Agent {
       if (b.agent === this.id) this.status.failure(`a peer reported bad data from us: ${String(b.detail)}`);
     });
     if (this.opts.origin) {
-      this.tracker = new Tracker(this.addr, (o) => {
-        const pub = this.published.get(o);
-        if (pub) return { desc: descOf(pub.entry) };
+      new Tracker(this.addr, (o) => {
+        const desc = this.publishedDesc(o);
+        if (desc) return { desc };
         return this.store.has(o) ? { desc: this.descs.get(o) } : undefined;
-      });
-      this.tracker.attach(this.bus);
+      }).attach(this.bus);
     }
     this.bus.publish(this.bus.subject('hello'), this.addr);
     await this.bus.flush();
@@ -303,7 +301,6 @@ export class Agent {
   async discover(object: Digest): Promise<FoundHolder[]> {
     const tracked = await this.bus.request(this.bus.subject('track'), { object, asker: this.addr }, TRACKER_TIMEOUT_MS).catch(() => undefined);
     const found = tracked && Array.isArray(tracked.holders) ? parseHolders(tracked.holders, this.id) : [];
-    log.debug('tracker answer for', object, found.map((h) => `${h.addr.agent}:${h.have instanceof Set ? h.have.size : h.have}`).join(' ') || 'none');
     return found.some((h) => h.have === 'all') ? found : this.askEveryone(object);
   }
 
