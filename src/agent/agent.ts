@@ -229,11 +229,14 @@ export class Agent {
       if (b.agent === this.id) this.status.failure(`a peer reported bad data from us: ${String(b.detail)}`);
     });
     if (this.opts.origin) {
-      new Tracker(this.addr, (o) => {
+      const tracker = new Tracker(this.addr, (o) => {
         const desc = this.publishedDesc(o);
         if (desc) return { desc };
         return this.store.has(o) ? { desc: this.descs.get(o) } : undefined;
-      }).attach(this.bus);
+      });
+      tracker.attach(this.bus);
+      // Agents that started before this one: one round, in the background.
+      void this.listAgents().then((all) => all.forEach((a) => tracker.agentSeen(a)), () => undefined);
     }
     this.bus.publish(this.bus.subject('hello'), this.addr);
     await this.bus.flush();

@@ -1,11 +1,8 @@
 import type { Bus } from '../bus/index.js';
 import { isDigest, type Digest } from '../hash/index.js';
-import { createLogger } from '../log.js';
 import type { Holder } from './fetcher.js';
 import { parseDesc, type ObjectDesc } from './object-desc.js';
 import { parsePeerAddr, type PeerAddr } from './peer-addr.js';
-
-const log = createLogger('tracker');
 
 /** Objects whose holders a tracker remembers; the least recently announced are forgotten first (~200 B each). */
 export const TRACKED_OBJECTS_MAX = 65_536;
@@ -83,11 +80,15 @@ export class Tracker {
     host.set(addr.agent, addr);
   }
 
+  /** An agent that left is named no more, as a whole holder or as a receiver (its partials are dropped as they are met). */
   agentGone(addr: Pick<PeerAddr, 'agent' | 'host'>): void {
     const host = this.agents.get(addr.host);
     host?.delete(addr.agent);
     if (host?.size === 0) this.agents.delete(addr.host);
-    for (const t of this.objects.values()) t.partial?.delete(addr.agent);
+  }
+
+  private live(a: PeerAddr): boolean {
+    return this.agents.get(a.host)?.has(a.agent) === true;
   }
 
   /** `by`'s host store now holds these objects whole. */
@@ -120,7 +121,7 @@ export class Tracker {
       for (const h of hosts) {
         for (const a of sample([...this.agents.get(h)!.values()], AGENTS_PER_HOST)) add(a, 'all');
       }
-      for (const [agent, p] of t.partial ?? []) if (now - p.sinceMs > PARTIAL_HOLDER_MS) t.partial!.delete(agent);
+      for (const [agent, p] of t.partial ?? []) if (now - p.sinceMs > PARTIAL_HOLDER_MS || !this.live(p.addr)) t.partial!.delete(agent);
       const receiving = [...t.partial?.values() ?? []].filter((p) => !t.hosts.includes(p.addr.host));
       for (const p of sample(receiving, HOLDERS_PER_ANSWER)) add(p.addr, 'some');
     }
@@ -149,7 +150,7 @@ export class Tracker {
   /**
    * Serves the tracker on the bus: `track` requests in the `trackers` queue group (one tracker
    * answers each), and every `hello`, `bye` and `have` (all trackers hear those). Agents that
-   * were running before this tracker are learnt from one `agents` round.
+   * were running before this tracker are the caller's to tell it of (agentSeen).
    */
   attach(bus: Bus): void {
     bus.subscribe(bus.subject('track'), (b, reply) => {
@@ -170,12 +171,5 @@ export class Tracker {
       const objects = Array.isArray(b.objects) ? b.objects.filter(isDigest) : [];
       if (a) this.announced(a, objects);
     });
-    void bus.gather(bus.subject('agents'), {}, { maxWaitMs: 1500, quietMs: 400 }).then((answers) => {
-      for (const a of answers) {
-        const addr = parsePeerAddr(a);
-        if (addr) this.agentSeen(addr);
-      }
-      log.debug('tracker knows', String(answers.length), 'agents');
-    }, () => undefined);
   }
 }

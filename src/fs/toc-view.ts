@@ -59,10 +59,6 @@ class EntryMap {
     return o === undefined ? this.base.get(name) : o ?? undefined;
   }
 
-  has(name: string): boolean {
-    return this.get(name) !== undefined;
-  }
-
   *values(): IterableIterator<TocEntry> {
     for (const [n, e] of this.base) if (!this.over.has(n)) yield e;
     for (const e of this.over.values()) if (e) yield e;
