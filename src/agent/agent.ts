@@ -219,7 +219,7 @@ export class Agent {
     this.bus.subscribe(this.bus.subject('agent', this.id.replace(/[.*> ]/g, '_'), 'fetch'), async (b, reply) => {
       const desc = parseDesc(b.desc);
       const upstream = Array.isArray(b.upstream) ? b.upstream.map(parsePeerAddr).filter((x): x is PeerAddr => x !== undefined) : [];
-      const r = await this.fetch(desc, { upstream });
+      const r = await this.fetch(desc, { upstream, descFromOrigin: true });
       reply({ ok: true, ...r, agent: this.id, host: this.hostId });
     });
     this.bus.subscribe(this.bus.subject('toc', 'latest'), (_b, reply) => {
@@ -377,7 +377,7 @@ export class Agent {
         this.locks.release(desc.digest);
         return result('host');
       }
-      const partial = await new PartialObject(this.store, desc).open();
+      const partial = await new PartialObject(this.store, desc, opts.descFromOrigin).open();
       this.partials.set(desc.digest, partial);
       const transfer = this.status.beginTransfer(desc.digest, desc.size, () => partial.bytesReceived);
       try {

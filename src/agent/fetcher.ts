@@ -33,6 +33,12 @@ export interface FetchOptions {
   hints?: PeerAddr[];
   /** Start with the hints whatever the size, asking the cluster only if they fail (a job's outputs, from the worker that wrote them). */
   hintsFirst?: boolean;
+  /**
+   * The descriptor is the origin's own (a TOC entry; a bcast order): its chunk digests were computed
+   * from the same bytes as its digest, so the verified chunks are the file and the whole-file digest
+   * is not computed again. Left unset for a descriptor a peer supplied (`get DIGEST`, a job's outputs).
+   */
+  descFromOrigin?: boolean;
 }
 
 export interface Holder {

@@ -15,7 +15,9 @@ export const IN_MEMORY_MAX_BYTES = 256 * 1024;
  * chunk by chunk in any order. A chunk
  * is written only after its digest checks out, and from then on it can be served to other peers
  * (the swarm grows while the transfer runs). The whole-file digest advances over the contiguous
- * prefix as chunks land, so completing costs no second pass when chunks arrive in order.
+ * prefix as chunks land, so completing costs no second pass when chunks arrive in order. It is not
+ * computed at all when the verified chunks already prove the file: an object of one chunk (its chunk
+ * digest is its digest), or a descriptor the origin made (`chunksProveWhole`, see FetchOptions).
  */
 export class PartialObject {
   readonly tmp: string;
@@ -23,15 +25,20 @@ export class PartialObject {
   private count = 0;
   private fd: fsp.FileHandle | undefined;
   private mem: Buffer | undefined;
-  private readonly whole: Hasher = createHasher();
+  /** Undefined when the verified chunks prove the file (see above). */
+  private readonly whole: Hasher | undefined;
+  private readonly oneChunk: boolean;
   private hashedUpTo = 0;
   private hashing: Promise<void> = Promise.resolve();
   private readonly waiters = new Map<number, Array<(v: boolean) => void>>();
   bytesReceived = 0;
 
-  constructor(private readonly store: ObjectStore, readonly desc: ObjectDesc) {
+  constructor(private readonly store: ObjectStore, readonly desc: ObjectDesc, chunksProveWhole = false) {
     this.tmp = store.tempPath('partial');
     this.present = new Array<boolean>(desc.chunks.length).fill(false);
+    const only = desc.chunks.length === 1 ? desc.chunks[0]! : undefined;
+    this.oneChunk = only?.chunkOffset === 0 && only.chunkSize === desc.size;
+    this.whole = this.oneChunk || chunksProveWhole ? undefined : createHasher();
   }
 
   async open(): Promise<this> {
@@ -82,11 +89,13 @@ export class PartialObject {
   }
 
   private advanceWhole(i: number, bytes: Buffer): void {
+    const whole = this.whole;
+    if (!whole) return;
     this.hashing = this.hashing.then(async () => {
       // Chunks that arrived early are read back from the file once the gap before them fills.
       while (this.hashedUpTo < this.desc.chunks.length && this.present[this.hashedUpTo]) {
         const k = this.hashedUpTo;
-        this.whole.update(k === i ? bytes : await this.read(k));
+        whole.update(k === i ? bytes : await this.read(k));
         this.hashedUpTo++;
       }
     });
@@ -141,7 +150,7 @@ export class PartialObject {
   async commit(): Promise<void> {
     if (!this.complete) throw new DftfsError('ERR_DFTFS_IO', `object ${this.desc.digest} is incomplete`);
     await this.hashing;
-    const actual = this.desc.size === 0 ? digestBytes(new Uint8Array(0)) : this.whole.digest();
+    const actual = this.desc.size === 0 ? digestBytes(new Uint8Array(0)) : this.whole ? this.whole.digest() : this.oneChunk ? this.desc.chunks[0]!.chunkDigest : this.desc.digest;
     if (actual !== this.desc.digest) {
       await this.abort();
       throw digestMismatch(`object ${this.desc.digest}`, this.desc.digest, actual);

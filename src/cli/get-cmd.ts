@@ -71,7 +71,7 @@ async function getTree(agent: Agent, toc: Toc, origin: PeerAddr | undefined, dir
       progress(d);
     });
   }
-  const fetched = await agent.fetchMany([...rest], { hints: origin ? [origin] : [], jobs: opts.jobs, onDone: progress }).finally(() => opts.out.endProgress());
+  const fetched = await agent.fetchMany([...rest], { hints: origin ? [origin] : [], jobs: opts.jobs, onDone: progress, descFromOrigin: true }).finally(() => opts.out.endProgress());
   const { refused } = await writer.finish(agent.store, opts.link);
   for (const r of refused) opts.out.warn(`${r.name}: not written: ${r.reason}`);
   return {
@@ -98,7 +98,9 @@ export const createGetCommand = (ctx: CliContext) => defineCommand({
     const agent = await startAgent(args, ctx);
     try {
       let desc: ObjectDesc;
-      if (isDigest(args.source)) desc = await agent.describe(args.source as Digest);
+      // By digest, the descriptor comes from whichever peer answered: the whole file is re-hashed.
+      const byDigest = isDigest(args.source);
+      if (byDigest) desc = await agent.describe(args.source as Digest);
       else {
         const { toc, origin } = await latestTree(agent);
         const e = lookup(toc, args.source);
@@ -118,7 +120,7 @@ export const createGetCommand = (ctx: CliContext) => defineCommand({
       }, 200);
       let r;
       try {
-        r = await agent.fetch(desc);
+        r = await agent.fetch(desc, { descFromOrigin: !byDigest });
       } finally {
         clearInterval(progress);
         out.endProgress();

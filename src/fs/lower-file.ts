@@ -36,13 +36,13 @@ export class AgentObjectSource implements ObjectSource {
   constructor(private readonly agent: Agent, private readonly timeoutMs: number, private readonly holders: () => PeerAddr[] = () => []) {}
 
   private fetch(desc: ObjectDesc) {
-    return this.agent.fetch(desc, { hints: this.holders() });
+    return this.agent.fetch(desc, { hints: this.holders(), descFromOrigin: true });
   }
 
   /** Starts fetching objects (small ones in one batch from the TOC's origin); failures are left to the reads. */
   prefetch(descs: ObjectDesc[]): void {
     const todo = descs.filter((d) => d.size > 0 && !this.agent.store.has(d.digest));
-    if (todo.length) this.agent.fetchMany(todo, { hints: this.holders() }).catch((err: Error) => log.debug('prefetch failed', err.message));
+    if (todo.length) this.agent.fetchMany(todo, { hints: this.holders(), descFromOrigin: true }).catch((err: Error) => log.debug('prefetch failed', err.message));
   }
 
   async whole(desc: ObjectDesc): Promise<string> {

@@ -108,7 +108,7 @@ export class Worker {
       await Promise.all(job.prereqs.map((p) => {
         const e = view.get(path.posix.normalize(path.posix.join(job.cwd, p)));
         const hints = this.mount.follower.originAddr ? [this.mount.follower.originAddr] : [];
-        return e?.type === 'reg' && e.size ? this.mount.agent.fetch(descOf(e), { hints }).catch(() => undefined) : undefined;
+        return e?.type === 'reg' && e.size ? this.mount.agent.fetch(descOf(e), { hints, descFromOrigin: true }).catch(() => undefined) : undefined;
       }));
       log.debug('job', job.id, 'prefetched at', Math.round(performance.now() - started), 'ms');
       const mark = this.mount.upper.mark();
