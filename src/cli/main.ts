@@ -1,17 +1,6 @@
 import fs from 'node:fs';
 import { defineCommand, renderUsage, runCommand, type CommandDef } from 'citty';
 import type { CliContext } from './context.js';
-import { createExportCommand } from './export-cmd.js';
-import { createImportCommand } from './import-cmd.js';
-import { createIndexCommand } from './index-cmd.js';
-import { createAgentCommand } from './agent-cmd.js';
-import { createBcastCommand } from './bcast-cmd.js';
-import { createGetCommand } from './get-cmd.js';
-import { createServeCommand } from './serve-cmd.js';
-import { createMountCommand } from './mount-cmd.js';
-import { createDriveCommand } from './drive-cmd.js';
-import { createDemoCommand } from './demo-cmd.js';
-import { createStatusCommand } from './status-cmd.js';
 import { describeError, EXIT_OK, processIo, type CliIo } from './output.js';
 
 const pkg = JSON.parse(fs.readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -30,18 +19,19 @@ export function createCli(ctx: CliContext): CommandDef {
       version: pkg.version,
       description: 'Distributed file transfer filesystem: chunked, BLAKE3-verified trees moved peer to peer for make -j across a cluster.',
     },
+    // Loaded on use: a command's start-up pays only for its own modules (FUSE, tar, …), ~0.1 s less.
     subCommands: {
-      index: createIndexCommand(ctx),
-      export: createExportCommand(ctx),
-      import: createImportCommand(ctx),
-      serve: createServeCommand(ctx),
-      mount: createMountCommand(ctx),
-      drive: createDriveCommand(ctx),
-      demo: createDemoCommand(ctx),
-      agent: createAgentCommand(ctx),
-      get: createGetCommand(ctx),
-      bcast: createBcastCommand(ctx),
-      status: createStatusCommand(ctx),
+      index: () => import('./index-cmd.js').then((m) => m.createIndexCommand(ctx)),
+      export: () => import('./export-cmd.js').then((m) => m.createExportCommand(ctx)),
+      import: () => import('./import-cmd.js').then((m) => m.createImportCommand(ctx)),
+      serve: () => import('./serve-cmd.js').then((m) => m.createServeCommand(ctx)),
+      mount: () => import('./mount-cmd.js').then((m) => m.createMountCommand(ctx)),
+      drive: () => import('./drive-cmd.js').then((m) => m.createDriveCommand(ctx)),
+      demo: () => import('./demo-cmd.js').then((m) => m.createDemoCommand(ctx)),
+      agent: () => import('./agent-cmd.js').then((m) => m.createAgentCommand(ctx)),
+      get: () => import('./get-cmd.js').then((m) => m.createGetCommand(ctx)),
+      bcast: () => import('./bcast-cmd.js').then((m) => m.createBcastCommand(ctx)),
+      status: () => import('./status-cmd.js').then((m) => m.createStatusCommand(ctx)),
     },
   }) as CommandDef;
 }
