@@ -111,7 +111,25 @@ export function describeBytes(bytes: Uint8Array): ObjectDesc {
     const part = bytes.subarray(off, Math.min(bytes.length, off + MAX_CHUNK_BYTES));
     chunks.push({ chunkOffset: off, chunkSize: part.length, chunkDigest: digestBytes(part) });
   }
-  return { digest: digestBytes(bytes), size: bytes.length, chunks };
+  // One chunk is the whole: its digest is the file's.
+  return { digest: chunks.length === 1 ? chunks[0]!.chunkDigest : digestBytes(bytes), size: bytes.length, chunks };
+}
+
+/** Outputs at most this big are adopted through memory: one read, hashed on the event loop (~0.2 ms). */
+const ADOPT_IN_MEMORY_MAX_BYTES = 256 * 1024;
+
+/** The whole file if it is at most `max` bytes (and did not grow while read), else undefined. */
+async function readIfSmall(file: string, max: number): Promise<Buffer | undefined> {
+  const fh = await fsp.open(file, 'r');
+  try {
+    const { size } = await fh.stat();
+    if (size > max) return undefined;
+    const buf = Buffer.allocUnsafe(max + 1);
+    const { bytesRead } = await fh.read(buf, 0, max + 1, 0);
+    return bytesRead > max ? undefined : buf.subarray(0, bytesRead);
+  } finally {
+    await fh.close();
+  }
 }
 
 /**
@@ -513,6 +531,16 @@ export class Agent {
    * mount's upper layer may change or be dropped later, the store copy cannot).
    */
   async adopt(file: string, pool: HashPool): Promise<ObjectDesc> {
+    // A small file (most of a build's outputs): its bytes in memory cannot change before they are
+    // stored, and it costs an open, a stat, a read and a close instead of the copy, stat, hash
+    // job and commit below (each a thread-pool round trip, 20-50 ms per job when a worker is busy).
+    const small = await readIfSmall(file, ADOPT_IN_MEMORY_MAX_BYTES);
+    if (small) {
+      const desc = describeBytes(small);
+      if (desc.size > 0) await this.store.putVerified(small, desc.digest);
+      this.descs.set(desc.digest, desc);
+      return desc;
+    }
     // Copy first, then hash the copy in the pool: one pass of hashing, off the event loop, over
     // bytes that can no longer change before they are committed.
     const tmp = this.store.tempPath('adopt');

@@ -63,42 +63,71 @@ export function encodeFrame(frame: Frame): Buffer {
 /**
  * Incremental decoder: push bytes as they arrive, take whole frames out. Throws
  * ERR_DFTFS_PROTOCOL on anything malformed; the caller then closes the connection.
+ *
+ * A frame that arrives in one piece is decoded in place. One spread over several (a 4 MiB DATA
+ * frame comes in ~64 KiB socket reads) is copied once into a buffer of its own size as the pieces
+ * arrive, so the pieces are free at once and no joined copy of everything buffered is ever made.
  */
 export class FrameDecoder {
-  private parts: Buffer[] = [];
-  private buffered = 0;
+  /** The first bytes of a frame, until its length and version are known (at most 5). */
+  private head = Buffer.alloc(0);
+  /** The frame being filled (everything after its length field), and how much of it has come. */
+  private body: Buffer | undefined;
+  private filled = 0;
 
   push(bytes: Buffer): Frame[] {
-    this.parts.push(bytes);
-    this.buffered += bytes.length;
     const frames: Frame[] = [];
-    for (;;) {
-      if (this.buffered < 4) break;
-      const head = this.peek(6);
-      const length = head.readUInt32BE(0);
-      if (length < 2 || length > MAX_FRAME_BYTES) throw protocolError(`frame length ${length} is outside 2..${MAX_FRAME_BYTES}`);
-      if (this.buffered >= 5 && head[4] !== PROTOCOL_VERSION) throw protocolError(`protocol version ${head[4]} (this dftfs speaks ${PROTOCOL_VERSION})`);
-      if (this.buffered < 4 + length) break;
-      frames.push(decodeBody(this.take(4 + length).subarray(4)));
+    let at = 0;
+    while (at < bytes.length) {
+      if (this.body) {
+        const n = Math.min(bytes.length - at, this.body.length - this.filled);
+        bytes.copy(this.body, this.filled, at, at + n);
+        this.filled += n;
+        at += n;
+        if (this.filled === this.body.length) {
+          frames.push(decodeBody(this.body));
+          this.body = undefined;
+        }
+        continue;
+      }
+      if (this.head.length === 0 && bytes.length - at >= 5) {
+        const length = checkHead(bytes.subarray(at, at + 5));
+        if (bytes.length - at >= 4 + length) {
+          frames.push(decodeBody(bytes.subarray(at + 4, at + 4 + length)));
+          at += 4 + length;
+          continue;
+        }
+        this.startBody(length, bytes[at + 4]!);
+        at += 5;
+        continue;
+      }
+      const n = Math.min(5 - this.head.length, bytes.length - at);
+      this.head = Buffer.concat([this.head, bytes.subarray(at, at + n)]);
+      at += n;
+      if (this.head.length >= 4) {
+        const length = checkHead(this.head);
+        if (this.head.length === 5) {
+          this.startBody(length, this.head[4]!);
+          this.head = Buffer.alloc(0);
+        }
+      }
     }
     return frames;
   }
 
-  private peek(n: number): Buffer {
-    if (this.parts[0]!.length >= n || this.parts.length === 1) return this.parts[0]!;
-    const joined = Buffer.concat(this.parts);
-    this.parts = [joined];
-    return joined;
+  private startBody(length: number, version: number): void {
+    this.body = Buffer.allocUnsafe(length);
+    this.body[0] = version;
+    this.filled = 1;
   }
+}
 
-  private take(n: number): Buffer {
-    const joined = this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts);
-    const out = joined.subarray(0, n);
-    const rest = joined.subarray(n);
-    this.parts = rest.length ? [rest] : [];
-    this.buffered = rest.length;
-    return out;
-  }
+/** Checks a frame's length (and version, once there): returns the length. */
+function checkHead(head: Buffer): number {
+  const length = head.readUInt32BE(0);
+  if (length < 2 || length > MAX_FRAME_BYTES) throw protocolError(`frame length ${length} is outside 2..${MAX_FRAME_BYTES}`);
+  if (head.length >= 5 && head[4] !== PROTOCOL_VERSION) throw protocolError(`protocol version ${head[4]} (this dftfs speaks ${PROTOCOL_VERSION})`);
+  return length;
 }
 
 function decodeBody(frame: Buffer): Frame {

@@ -172,7 +172,12 @@ test('results of overlapping jobs on one worker arrive out of order: an older re
   // test is the worker: a real agent serves the outputs; the driver and make are real.
   const { dir, nats, tree } = await singleMakefile(t, () => 'all: a b\na:\n\ttouch $@\nb:\n\ttouch $@.tmp; mv $@.tmp $@\n');
   const agent = await Agent.start({ home: path.join(dir, 'test-worker'), cluster: 'test', nats: nats.url, hostId: 'test-worker', advertise: '127.0.0.1' });
-  t.after(() => agent.close());
+  let beating: NodeJS.Timeout | undefined;
+  // The heartbeat stops before the agent closes: a beat on its draining connection would throw.
+  t.after(async () => {
+    clearInterval(beating);
+    await agent.close();
+  });
   const { bus } = agent;
   const key = agent.id.replace(/[.*> ]/g, '_');
   const offers = new Map<string, { id: string; attempt: number; driver: string }>();
@@ -183,8 +188,7 @@ test('results of overlapping jobs on one worker arrive out of order: an older re
   });
   const beat = () => bus.publish(bus.subject('worker', 'status'), { worker: agent.id, key, host: 'test-worker', slots: 2, running: [...offers.values()].map((o) => o.id), generation: 0 });
   beat();
-  const beating = setInterval(beat, 300);
-  t.after(() => clearInterval(beating));
+  beating = setInterval(beat, 300);
   await bus.flush();
 
   const child = spawn(process.execPath, [BIN, 'drive', ...hostArgs(nats, 'driver', path.join(dir, 'driver-home')), 'make', '-j2'], { cwd: tree, stdio: ['ignore', 'pipe', 'pipe'] });

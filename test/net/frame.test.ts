@@ -36,3 +36,17 @@ test('malformed frames are refused: oversize, wrong version, unknown type, bad J
   assert.throws(() => new FrameDecoder().push(Buffer.concat([head(4, 1, 2), Buffer.from('[]')])), { code: 'ERR_DFTFS_PROTOCOL', message: /not an object/ });
   assert.throws(() => encodeFrame({ type: 'DATA', requestId: 1, bytes: Buffer.alloc(MAX_FRAME_BYTES) }), { code: 'ERR_DFTFS_PROTOCOL' });
 });
+
+test('a frame spread over many socket reads is copied once into a buffer of its own size', () => {
+  const big: Frame = { type: 'DATA', requestId: 3, bytes: pseudoRandom(1 << 20, 4) };
+  const next: Frame = { type: 'GET', body: { id: 2, object: 'y' } };
+  const wire = Buffer.concat([encodeFrame(big), encodeFrame(next)]);
+  const d = new FrameDecoder();
+  const got: Frame[] = [];
+  // Socket-sized reads, each its own allocation (as a socket hands them over).
+  for (let i = 0; i < wire.length; i += 65536) got.push(...d.push(Buffer.from(wire.subarray(i, i + 65536))));
+  assert.deepEqual(got, [big, next]);
+  const bytes = (got[0] as { bytes: Buffer }).bytes;
+  // Its memory is the frame's alone: no read it arrived in (nor the next frame) is kept alive by it.
+  assert.equal(bytes.buffer.byteLength, bytes.length + 6);
+});
