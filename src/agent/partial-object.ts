@@ -17,7 +17,7 @@ export const IN_MEMORY_MAX_BYTES = 256 * 1024;
  * (the swarm grows while the transfer runs). The whole-file digest advances over the contiguous
  * prefix as chunks land, so completing costs no second pass when chunks arrive in order. It is not
  * computed at all when the verified chunks already prove the file: an object of one chunk (its chunk
- * digest is its digest), or a descriptor the origin made (`chunksProveWhole`, see FetchOptions).
+ * digest is its digest), or a descriptor the origin made (`chunksProveWhole`; FetchOptions.descFromOrigin says when).
  */
 export class PartialObject {
   readonly tmp: string;
@@ -150,7 +150,7 @@ export class PartialObject {
   async commit(): Promise<void> {
     if (!this.complete) throw new DftfsError('ERR_DFTFS_IO', `object ${this.desc.digest} is incomplete`);
     await this.hashing;
-    const actual = this.desc.size === 0 ? digestBytes(new Uint8Array(0)) : this.whole ? this.whole.digest() : this.oneChunk ? this.desc.chunks[0]!.chunkDigest : this.desc.digest;
+    const actual = this.desc.size === 0 ? digestBytes(new Uint8Array(0)) : this.provenDigest();
     if (actual !== this.desc.digest) {
       await this.abort();
       throw digestMismatch(`object ${this.desc.digest}`, this.desc.digest, actual);
@@ -163,6 +163,12 @@ export class PartialObject {
     await this.fd!.close();
     this.fd = undefined;
     await this.store.commit(this.tmp, this.desc.digest);
+  }
+
+  /** The digest the received bytes have: hashed as they came, or what their verified chunks prove. */
+  private provenDigest(): string {
+    if (this.whole) return this.whole.digest();
+    return this.oneChunk ? this.desc.chunks[0]!.chunkDigest : this.desc.digest;
   }
 
   async abort(): Promise<void> {

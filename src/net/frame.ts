@@ -64,16 +64,24 @@ export function encodeFrame(frame: Frame): Buffer {
  * Incremental decoder: push bytes as they arrive, take whole frames out. Throws
  * ERR_DFTFS_PROTOCOL on anything malformed; the caller then closes the connection.
  *
- * A frame that arrives in one piece is decoded in place. One spread over several (a 4 MiB DATA
- * frame comes in ~64 KiB socket reads) is copied once into a buffer of its own size as the pieces
- * arrive, so the pieces are free at once and no joined copy of everything buffered is ever made.
+ * A frame that arrives in one piece is decoded in place. A DATA frame spread over several reads
+ * (4 MiB comes in ~64 KiB pieces) is copied once into a buffer of its own size as they arrive, so
+ * the pieces are free at once and no joined copy of everything buffered is made. That buffer is
+ * allocated from the header alone, so a side that never receives DATA (the server) refuses it
+ * there: six bytes from an unauthenticated peer must not cost 4 MiB. Other frames are small and
+ * are joined from their own pieces once complete.
  */
 export class FrameDecoder {
-  /** The first bytes of a frame, until its length and version are known (at most 5). */
+  /** The first bytes of a frame, until its length, version and type are known. */
   private head = Buffer.alloc(0);
-  /** The frame being filled (everything after its length field), and how much of it has come. */
+  /** A DATA frame being filled (everything after its length field), and how much of it has come. */
   private body: Buffer | undefined;
   private filled = 0;
+  /** The pieces of another frame, and how many bytes it still lacks. */
+  private pieces: Buffer[] = [];
+  private missing = 0;
+
+  constructor(private readonly acceptsData = true) {}
 
   push(bytes: Buffer): Frame[] {
     const frames: Frame[] = [];
@@ -90,45 +98,72 @@ export class FrameDecoder {
         }
         continue;
       }
-      if (this.head.length === 0 && bytes.length - at >= 5) {
-        const length = checkHead(bytes.subarray(at, at + 5));
+      if (this.missing > 0) {
+        const n = Math.min(bytes.length - at, this.missing);
+        this.pieces.push(bytes.subarray(at, at + n));
+        this.missing -= n;
+        at += n;
+        if (this.missing === 0) {
+          frames.push(decodeBody(Buffer.concat(this.pieces)));
+          this.pieces = [];
+        }
+        continue;
+      }
+      if (this.head.length === 0 && bytes.length - at >= HEAD_BYTES) {
+        const length = this.checkHead(bytes.subarray(at, at + HEAD_BYTES));
         if (bytes.length - at >= 4 + length) {
           frames.push(decodeBody(bytes.subarray(at + 4, at + 4 + length)));
           at += 4 + length;
-          continue;
+        } else {
+          this.start(bytes.subarray(at + 4, at + HEAD_BYTES), length, frames);
+          at += HEAD_BYTES;
         }
-        this.startBody(length, bytes[at + 4]!);
-        at += 5;
         continue;
       }
-      const n = Math.min(5 - this.head.length, bytes.length - at);
+      const n = Math.min(HEAD_BYTES - this.head.length, bytes.length - at);
       this.head = Buffer.concat([this.head, bytes.subarray(at, at + n)]);
       at += n;
       if (this.head.length >= 4) {
-        const length = checkHead(this.head);
-        if (this.head.length === 5) {
-          this.startBody(length, this.head[4]!);
+        const head = this.head;
+        const length = this.checkHead(head);
+        if (head.length === HEAD_BYTES) {
           this.head = Buffer.alloc(0);
+          this.start(head.subarray(4), length, frames);
         }
       }
     }
     return frames;
   }
 
-  private startBody(length: number, version: number): void {
-    this.body = Buffer.allocUnsafe(length);
-    this.body[0] = version;
-    this.filled = 1;
+  /**
+   * A frame whose version and type (`first`) have come, `length` bytes after its length field:
+   * decoded into `frames` at once if that is all of it (a frame with no body), else made ready.
+   */
+  private start(first: Buffer, length: number, frames: Frame[]): void {
+    if (length === first.length) frames.push(decodeBody(Buffer.from(first)));
+    else if (first[1] === FrameType.DATA) {
+      this.body = Buffer.allocUnsafe(length);
+      first.copy(this.body);
+      this.filled = first.length;
+    } else {
+      this.pieces = [Buffer.from(first)];
+      this.missing = length - first.length;
+    }
+  }
+
+  /** Checks a frame's length, then its version and type once they are there: returns the length. */
+  private checkHead(head: Buffer): number {
+    const length = head.readUInt32BE(0);
+    if (length < 2 || length > MAX_FRAME_BYTES) throw protocolError(`frame length ${length} is outside 2..${MAX_FRAME_BYTES}`);
+    if (head.length >= 5 && head[4] !== PROTOCOL_VERSION) throw protocolError(`protocol version ${head[4]} (this dftfs speaks ${PROTOCOL_VERSION})`);
+    if (head.length >= 6 && !TYPE_NAMES.has(head[5]!)) throw protocolError(`unknown frame type ${head[5]}`);
+    if (head.length >= 6 && head[5] === FrameType.DATA && !this.acceptsData) throw protocolError('unexpected DATA frame');
+    return length;
   }
 }
 
-/** Checks a frame's length (and version, once there): returns the length. */
-function checkHead(head: Buffer): number {
-  const length = head.readUInt32BE(0);
-  if (length < 2 || length > MAX_FRAME_BYTES) throw protocolError(`frame length ${length} is outside 2..${MAX_FRAME_BYTES}`);
-  if (head.length >= 5 && head[4] !== PROTOCOL_VERSION) throw protocolError(`protocol version ${head[4]} (this dftfs speaks ${PROTOCOL_VERSION})`);
-  return length;
-}
+/** Length, version and type: what is known of a frame before its body. */
+const HEAD_BYTES = 6;
 
 function decodeBody(frame: Buffer): Frame {
   const typeName = TYPE_NAMES.get(frame[1]!);

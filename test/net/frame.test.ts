@@ -50,3 +50,17 @@ test('a frame spread over many socket reads is copied once into a buffer of its 
   // Its memory is the frame's alone: no read it arrived in (nor the next frame) is kept alive by it.
   assert.equal(bytes.buffer.byteLength, bytes.length + 6);
 });
+
+test('a side that receives no DATA refuses a DATA header before allocating its body; frames without a body decode at once', () => {
+  const head = Buffer.alloc(6);
+  head.writeUInt32BE(MAX_FRAME_BYTES, 0);
+  head[4] = 1;
+  head[5] = 5; // DATA
+  assert.throws(() => new FrameDecoder(false).push(head), { code: 'ERR_DFTFS_PROTOCOL', message: /unexpected DATA/ });
+  assert.deepEqual(new FrameDecoder().push(head), [], 'a receiving side waits for the body');
+  // A DATA frame with no room for its request id, split after its head: refused once its head is in.
+  const empty = Buffer.from([0, 0, 0, 2, 1, 5]);
+  const d = new FrameDecoder();
+  assert.deepEqual(d.push(empty.subarray(0, 3)), []);
+  assert.throws(() => d.push(empty.subarray(3)), { code: 'ERR_DFTFS_PROTOCOL', message: /request id/ });
+});
