@@ -124,9 +124,10 @@ async function readIfSmall(file: string, max: number): Promise<Buffer | undefine
   try {
     const { size } = await fh.stat();
     if (size > max) return undefined;
-    const buf = Buffer.allocUnsafe(max + 1);
-    const { bytesRead } = await fh.read(buf, 0, max + 1, 0);
-    return bytesRead > max ? undefined : buf.subarray(0, bytesRead);
+    // One byte more than its size: a file still growing is left to the copy path.
+    const buf = Buffer.allocUnsafe(size + 1);
+    const { bytesRead } = await fh.read(buf, 0, size + 1, 0);
+    return bytesRead > size ? undefined : buf.subarray(0, bytesRead);
   } finally {
     await fh.close();
   }
