@@ -38,9 +38,9 @@ export async function runAt(nWorkers: number, size: number, rate: string, system
     if (systems.includes('dftfs')) {
       await startAgents(c, workers);
       const [s, r] = await timed(() => origin.exec(dftfs('bcast', src, '--to', workers.map((w) => w.name).join(','), '--json'), { env: dftfsEnv(c, origin) }));
-      const result = JSON.parse(r.stdout.trim().split('\n').pop()!) as { digest: string; seconds: number; receivers: Array<{ host: string; how: string; seconds: number }> };
+      const result = JSON.parse(r.stdout.trim().split('\n').pop()!) as { digest: string; seconds: number; phases: Record<string, number>; receivers: Array<{ host: string; how: string; seconds: number }> };
       await checkAndRemove(workers, storeObjectPath(result.digest), want, 'dftfs');
-      runs.push({ system: 'dftfs', workers: nWorkers, seconds: s, detail: { transferSeconds: result.seconds, receivers: result.receivers } });
+      runs.push({ system: 'dftfs', workers: nWorkers, seconds: s, detail: { transferSeconds: result.seconds, phases: result.phases, receivers: result.receivers } });
       log(`  dftfs: ${s.toFixed(2)} s (transfer ${result.seconds.toFixed(2)} s after hashing)`);
     }
     if (systems.includes('nfs')) {

@@ -578,10 +578,19 @@ export class Agent {
   }
 
   /** Every agent of the cluster that answers within the discovery window. */
-  async listAgents(): Promise<PeerAddr[]> {
-    // Wider than a `who` round: leaving a slow agent out of `bcast --all` is worse than a second's wait.
-    const answers = await this.bus.gather(this.bus.subject('agents'), {}, { maxWaitMs: LIST_AGENTS_MAX_MS, quietMs: LIST_AGENTS_QUIET_MS });
-    return answers.map(parsePeerAddr).filter((a): a is PeerAddr => a !== undefined);
+  /**
+   * Every agent that answers: wider than a `who` round, since leaving a slow agent out of
+   * `bcast --all` is worse than a second's wait. `until` ends the wait early once the agents
+   * asked for have answered (`bcast --to`).
+   */
+  async listAgents(until?: (agents: PeerAddr[]) => boolean): Promise<PeerAddr[]> {
+    const parse = (answers: Array<Record<string, unknown>>) => answers.map(parsePeerAddr).filter((a): a is PeerAddr => a !== undefined);
+    const answers = await this.bus.gather(this.bus.subject('agents'), {}, {
+      maxWaitMs: LIST_AGENTS_MAX_MS,
+      quietMs: LIST_AGENTS_QUIET_MS,
+      ...(until ? { until: (a: Array<Record<string, unknown>>) => until(parse(a)) } : {}),
+    });
+    return parse(answers);
   }
 
   /** Shuts down in reverse order: stop serving, drain NATS, stop an embedded server. Idempotent. */

@@ -116,10 +116,11 @@ export class Bus {
   }
 
   /**
-   * Every answer within `maxWaitMs`; returns early once `expect` answers came, `quietMs` after
-   * the last one, or `afterFirstMs` after the first one (when one answer is enough to start).
+   * Every answer within `maxWaitMs`; returns early once `until` holds of the answers so far,
+   * `quietMs` after the last one, or `afterFirstMs` after the first one (when one answer is
+   * enough to start).
    */
-  async gather(subject: string, body: unknown, opts: { maxWaitMs: number; quietMs?: number; afterFirstMs?: number; expect?: number }): Promise<Array<Record<string, unknown>>> {
+  async gather(subject: string, body: unknown, opts: { maxWaitMs: number; quietMs?: number; afterFirstMs?: number; until?: (answers: Array<Record<string, unknown>>) => boolean }): Promise<Array<Record<string, unknown>>> {
     const inbox = createInbox();
     const sub = this.nc.subscribe(inbox);
     const out: Array<Record<string, unknown>> = [];
@@ -130,7 +131,7 @@ export class Bus {
         for await (const m of sub) {
           const b = dec(m.data);
           if (b) out.push(b);
-          if (opts.expect && out.length >= opts.expect) break;
+          if (opts.until?.(out)) break;
           if (out.length === 1 && opts.afterFirstMs !== undefined) setTimeout(() => sub.unsubscribe(), opts.afterFirstMs);
           if (opts.quietMs !== undefined) {
             clearTimeout(quiet);

@@ -46,10 +46,16 @@ export const createBcastCommand = (ctx: CliContext) => defineCommand({
     const agent = await startAgent(args, ctx, { origin: true });
     const pool = new HashPool();
     try {
-      const desc = await agent.publishFile(args.file, pool);
-      await pool.close();
-      const everyone = (await agent.listAgents()).filter((a) => a.agent !== agent.id);
       const wanted = args.to ? new Set(args.to.split(',').map((s) => s.trim()).filter(Boolean)) : undefined;
+      const named = (as: PeerAddr[]) => [...wanted!].every((w) => as.some((a) => a.host === w || a.agent === w));
+      // Receivers are found while the file is hashed: both take a good part of a second.
+      // Phases are timed from the process's start, for --json.
+      const at = () => performance.now() / 1000;
+      const phases = { agentReady: at(), hashed: 0, found: 0, sent: 0 };
+      const [desc, everyone] = await Promise.all([
+        agent.publishFile(args.file, pool).finally(() => { phases.hashed = at(); return pool.close(); }),
+        agent.listAgents(wanted ? named : undefined).then((as) => { phases.found = at(); return as.filter((a) => a.agent !== agent.id); }),
+      ]);
       const receivers = wanted ? everyone.filter((a) => wanted.has(a.host) || wanted.has(a.agent)) : everyone;
       if (wanted) {
         const missing = [...wanted].filter((w) => !receivers.some((r) => r.host === w || r.agent === w));
@@ -72,7 +78,8 @@ export const createBcastCommand = (ctx: CliContext) => defineCommand({
         }
       }));
       const total = (performance.now() - started) / 1000;
-      if (args.json) ctx.io.stdout.write(JSON.stringify({ digest: desc.digest, bytes: desc.size, seconds: total, receivers: results }) + '\n');
+      phases.sent = at();
+      if (args.json) ctx.io.stdout.write(JSON.stringify({ digest: desc.digest, bytes: desc.size, seconds: total, phases, receivers: results }) + '\n');
       else out.info(`done in ${total.toFixed(2)} s: ${results.filter((r) => r.ok).length}/${results.length} agents hold ${desc.digest}`);
       const failed = results.filter((r) => !r.ok);
       if (failed.length) throw new DftfsError('ERR_DFTFS_UNAVAILABLE', `${failed.length} of ${results.length} receivers did not get the file`);

@@ -206,7 +206,7 @@ export class PeerServer {
     const ok = socket.write(a.payload);
     this.slots.set(`${peer.host}\0${req.object}`, { conn, lastMs: performance.now() });
     this.opts.onServe?.({ peer, object: req.object, bytes: a.size });
-    if (!ok) await new Promise<void>((resolve) => { socket.once('drain', resolve); socket.once('close', resolve); });
+    if (!ok) await drainedOrClosed(socket);
   }
 
   /** Stops accepting and closes every connection; idempotent. */
@@ -217,4 +217,17 @@ export class PeerServer {
     });
     return this.closing;
   }
+}
+
+/** Resolves when `socket` drains or closes, leaving no listener behind (a server waits so once per chunk). */
+function drainedOrClosed(socket: net.Socket): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const done = () => {
+      socket.off('drain', done);
+      socket.off('close', done);
+      resolve();
+    };
+    socket.on('drain', done);
+    socket.on('close', done);
+  });
 }

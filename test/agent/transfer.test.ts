@@ -123,6 +123,26 @@ test('bcast: every agent gets the file; agents sharing a host store download it 
   }
 });
 
+test('bcast --to: only the named hosts receive the file; a name no agent answers for fails the command', async (t) => {
+  const dir = tempDir(t);
+  const file = path.join(dir, 'payload');
+  fs.writeFileSync(file, pseudoRandom(5 * MiB, 4));
+  const nats = await natsFor(t);
+  await startDftfs(t, ['agent', ...hostArgs(nats, 'hA', path.join(dir, 'hA'))]);
+  const b = await startDftfs(t, ['agent', ...hostArgs(nats, 'hB', path.join(dir, 'hB'))]);
+  const r = await runDftfs(['bcast', file, '--to', 'hB', '--json', ...hostArgs(nats, 'h0', path.join(dir, 'h0'))]);
+  assert.equal(r.code, 0, r.stderr);
+  const res = JSON.parse(r.stdout) as { receivers: Array<{ agent: string; ok: boolean }>; phases: Record<string, number> };
+  assert.deepEqual(res.receivers.map((x) => [x.agent, x.ok]), [[b.agent, true]]);
+  assert.ok(res.phases.sent >= res.phases.hashed && res.phases.hashed > 0 && res.phases.found > 0, JSON.stringify(res.phases));
+  const objects = (h: string) => fs.readdirSync(path.join(dir, h, 'store/objects'), { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).length;
+  assert.equal(objects('hB'), 1);
+  assert.equal(fs.existsSync(path.join(dir, 'hA', 'store/objects')) ? objects('hA') : 0, 0, 'a host not named gets nothing');
+  const missing = await runDftfs(['bcast', file, '--to', 'hB,hZ', ...hostArgs(nats, 'h0', path.join(dir, 'h0'))]);
+  assert.notEqual(missing.code, 0);
+  assert.match(missing.stderr, /no agent answers for hZ/);
+});
+
 test('BUSY: a second agent of the same host is refused a slot at the origin and gets the chunks elsewhere', async (t) => {
   const dir = tempDir(t);
   const tree = treeWith(dir, { 'f.bin': pseudoRandom(12 * MiB, 3) });
