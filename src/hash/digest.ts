@@ -1,5 +1,5 @@
-import blake3 from 'blake3-wasm';
 import { DftfsError } from '../errors.js';
+import { newBlake3 } from './blake3.js';
 
 /** A digest at a boundary: `blake3:` + 64 lowercase hex characters. */
 export type Digest = `blake3:${string}`;
@@ -22,17 +22,11 @@ export function parseDigest(s: string): Digest {
 
 export const digestHex = (d: Digest): string => d.slice(DIGEST_PREFIX.length);
 
-/**
- * Bytes are handed to the wasm hasher at most this many at a time: wasm memory grows to hold the
- * largest input it was given and never shrinks, so one 32 MiB TOC would keep 32 MiB resident.
- */
-const UPDATE_BYTES = 1 << 20;
-
 /** BLAKE3 of bytes in memory (the same value `b3sum` prints). */
 export function digestBytes(bytes: Uint8Array): Digest {
-  const h = blake3.createHash();
-  for (let off = 0; off < bytes.length; off += UPDATE_BYTES) h.update(bytes.subarray(off, off + UPDATE_BYTES));
-  return `blake3:${h.digest('hex')}`;
+  const h = newBlake3();
+  h.update(bytes);
+  return `blake3:${h.hex()}`;
 }
 
 /** An incremental hasher for streams. */
@@ -42,11 +36,6 @@ export interface Hasher {
 }
 
 export function createHasher(): Hasher {
-  const h = blake3.createHash();
-  return {
-    update: (bytes) => {
-      for (let off = 0; off < bytes.length; off += UPDATE_BYTES) h.update(bytes.subarray(off, off + UPDATE_BYTES));
-    },
-    digest: () => `blake3:${h.digest('hex')}`,
-  };
+  const h = newBlake3();
+  return { update: (bytes) => h.update(bytes), digest: () => `blake3:${h.hex()}` };
 }

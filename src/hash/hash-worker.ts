@@ -4,24 +4,24 @@
  */
 import fs from 'node:fs';
 import { parentPort } from 'node:worker_threads';
-import blake3 from 'blake3-wasm';
+import { newBlake3 } from './blake3.js';
 import type { FilesJob, FilesResult, HashError, HashJob, HashResult, RangeJob } from './hash-job.js';
 
-/** Read granularity: large enough to amortise the copy into wasm memory, small enough for L2. */
+/** Read granularity: large enough to amortise a call into the hasher, small enough for L2. */
 const READ_BYTES = 1 << 20;
 const buf = Buffer.allocUnsafe(READ_BYTES);
 
 function runRange(job: RangeJob): HashResult {
   const fd = fs.openSync(job.path, 'r');
   try {
-    const whole = job.whole ? blake3.createHash() : undefined;
+    const whole = job.whole ? newBlake3() : undefined;
     const chunkDigests: string[] = [];
     let bytesRead = 0;
     let pos = job.offset;
     const end = job.offset + job.length;
     while (pos < end) {
       const chunkEnd = Math.min(end, pos + job.chunkBytes);
-      const chunk = job.chunks ? blake3.createHash() : undefined;
+      const chunk = job.chunks ? newBlake3() : undefined;
       while (pos < chunkEnd) {
         const n = fs.readSync(fd, buf, 0, Math.min(READ_BYTES, chunkEnd - pos), pos);
         if (n === 0) throw Object.assign(new Error(`${job.path}: file shrank while being read`), { code: 'ERR_DFTFS_FILE_CHANGED' });
@@ -31,10 +31,10 @@ function runRange(job: RangeJob): HashResult {
         pos += n;
         bytesRead += n;
       }
-      if (chunk) chunkDigests.push('blake3:' + chunk.digest('hex'));
+      if (chunk) chunkDigests.push('blake3:' + chunk.hex());
     }
     const result: HashResult = { id: job.id, chunkDigests, bytesRead };
-    if (whole) result.wholeDigest = 'blake3:' + whole.digest('hex');
+    if (whole) result.wholeDigest = 'blake3:' + whole.hex();
     return result;
   } finally {
     fs.closeSync(fd);

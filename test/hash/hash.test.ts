@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
+import { blake3Backend } from '../../src/hash/blake3.js';
 import { HashPool, digestBytes, isDigest, parseDigest } from '../../src/hash/index.js';
-import { b3sumBytes, pseudoRandom, tempDir } from '../helpers.js';
+import { b3sum, b3sumBytes, pseudoRandom, tempDir } from '../helpers.js';
 
 test('digestBytes equals b3sum, for empty, small and multi-MiB inputs', (t) => {
   const dir = tempDir(t);
@@ -11,6 +13,40 @@ test('digestBytes equals b3sum, for empty, small and multi-MiB inputs', (t) => {
     const bytes = pseudoRandom(size, size + 1);
     assert.equal(digestBytes(bytes), b3sumBytes(dir, bytes), `size ${size}`);
   }
+});
+
+test('the native BLAKE3 is the one in use here, and the wasm fallback (DFTFS_BLAKE3=wasm) gives the same digests', (t) => {
+  // This machine is linux-x64 with glibc, for which @napi-rs/blake-hash ships a binary: falling
+  // back here would mean the binary is missing or broken, and hashing ~7x slower.
+  assert.equal(blake3Backend, 'native');
+  const dir = tempDir(t);
+  const sizes = [0, 1, 1024, 1025, 3 * 1024 * 1024 + 11];
+  const files = sizes.map((size) => {
+    const f = path.join(dir, `in-${size}`);
+    fs.writeFileSync(f, pseudoRandom(size, size + 3));
+    return f;
+  });
+  const script = `
+    const { blake3Backend } = await import(${JSON.stringify(new URL('../../src/hash/blake3.js', import.meta.url).href)});
+    const { digestBytes, HashPool } = await import(${JSON.stringify(new URL('../../src/hash/index.js', import.meta.url).href)});
+    const fs = await import('node:fs');
+    const files = ${JSON.stringify(files)};
+    const pool = new HashPool(1);
+    const viaPool = [];
+    for (const f of files) {
+      const size = fs.statSync(f).size;
+      viaPool.push(size ? (await pool.submit({ path: f, offset: 0, length: size, chunkBytes: 1 << 20, whole: true, chunks: false })).wholeDigest : undefined);
+    }
+    await pool.close();
+    console.log(JSON.stringify({ backend: blake3Backend, inMemory: files.map((f) => digestBytes(fs.readFileSync(f))), viaPool }));`;
+  const scriptFile = path.join(dir, 'digests.mjs');
+  fs.writeFileSync(scriptFile, script);
+  const out = JSON.parse(execFileSync(process.execPath, [scriptFile], { env: { ...process.env, DFTFS_BLAKE3: 'wasm' }, encoding: 'utf8' })) as { backend: string; inMemory: string[]; viaPool: Array<string | null> };
+  assert.equal(out.backend, 'wasm');
+  const want = files.map((f) => b3sum(f));
+  assert.deepEqual(out.inMemory, want);
+  assert.deepEqual(out.viaPool, want.map((d, i) => (sizes[i] ? d : null)));
+  assert.deepEqual(files.map((f) => digestBytes(fs.readFileSync(f))), want);
 });
 
 test('parseDigest accepts only blake3:<64 lowercase hex>', () => {
