@@ -175,6 +175,7 @@ export async function fillPartial(env: FetchEnv, partial: PartialObject, opts: F
           try {
             await partial.write(i, res.bytes);
           } catch (err) {
+            res.release();
             if (!isDftfsError(err, 'ERR_DFTFS_DIGEST_MISMATCH')) throw err;
             corrupt.add(key);
             lastPermanent = err;
@@ -184,6 +185,7 @@ export async function fillPartial(env: FetchEnv, partial: PartialObject, opts: F
             return;
           }
           stats.bytesFrom.set(h.addr.agent, (stats.bytesFrom.get(h.addr.agent) ?? 0) + res.bytes.length);
+          res.release(); // written: the frame's buffer may carry the next chunk
           lastProgress = performance.now();
           backoffMs = 100;
         }

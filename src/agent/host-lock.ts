@@ -14,6 +14,14 @@ export interface LockInfo {
   startedMs: number;
 }
 
+function inodeOf(f: string): number | undefined {
+  try {
+    return fs.statSync(f).ino;
+  } catch {
+    return undefined;
+  }
+}
+
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -28,6 +36,8 @@ const SHM = '/dev/shm';
 
 /** Names the store a lock directory belongs to (its real path). */
 const STORE_MARK = '.store';
+/** Ends the name a lock file is written under before it is linked into place. */
+const TEMP_MARK = '.tmp';
 
 /**
  * The lock directory of a store: `/dev/shm/dftfs-locks-<key>`, the key naming the store (its real
@@ -88,26 +98,62 @@ export class HostLocks {
     return path.join(this.dir, digestHex(object));
   }
 
-  /** True if this process now holds the lock; false if a live process does. */
+  /**
+   * True if this process now holds the lock; false if a live process does. The lock file appears
+   * whole: written under a temp name, then linked to its name (which fails if that exists). Created
+   * empty and then written, another agent could read it empty in between, take it for stale,
+   * remove it and download the object a second time.
+   */
   tryAcquire(info: LockInfo): boolean {
     const f = this.file(info.object);
-    for (let attempt = 0; attempt < 3; attempt++) {
-      try {
-        fs.writeFileSync(f, JSON.stringify(info), { flag: 'wx' });
-        return true;
-      } catch (err) {
-        if (errnoCode(err) === 'ENOENT') {
-          fs.mkdirSync(this.dir, { recursive: true, mode: 0o700 }); // removed meanwhile (its store was deleted and re-created)
-          continue;
+    const tmp = `${f}.${process.pid}${TEMP_MARK}`;
+    try {
+      for (let attempt = 0; attempt < 3; attempt++) {
+        try {
+          fs.writeFileSync(tmp, JSON.stringify(info));
+          fs.linkSync(tmp, f);
+          return true;
+        } catch (err) {
+          if (errnoCode(err) === 'ENOENT') {
+            fs.mkdirSync(this.dir, { recursive: true, mode: 0o700 }); // removed meanwhile (its store was deleted and re-created)
+            continue;
+          }
+          if (errnoCode(err) !== 'EEXIST') throw err;
         }
-        if (errnoCode(err) !== 'EEXIST') throw err;
+        const held = this.inspect(f);
+        if (held === 'gone') continue; // released meanwhile: try again
+        const holder = held.info;
+        if (holder && alive(holder.pid) && holder.pid !== process.pid) return false;
+        if (holder?.pid === process.pid && holder.agent !== info.agent) return false;
+        // Stale: its process died mid-download (or the file is not a lock). Removed only if it is
+        // still the file judged, not one another agent put there since.
+        if (inodeOf(f) === held.ino) fs.rmSync(f, { force: true });
       }
-      const holder = this.read(info.object);
-      if (holder && alive(holder.pid) && holder.pid !== process.pid) return false;
-      if (holder?.pid === process.pid && holder.agent !== info.agent) return false;
-      fs.rmSync(f, { force: true }); // stale: its process died mid-download
+      return false;
+    } finally {
+      fs.rmSync(tmp, { force: true });
     }
-    return false;
+  }
+
+  /** A lock file's holder (undefined if it is not a lock's JSON) and inode, or 'gone'. */
+  private inspect(f: string): { info: LockInfo | undefined; ino: number } | 'gone' {
+    let fd: number;
+    try {
+      fd = fs.openSync(f, 'r');
+    } catch (err) {
+      if (errnoCode(err) === 'ENOENT') return 'gone';
+      throw err;
+    }
+    try {
+      const ino = fs.fstatSync(fd).ino;
+      try {
+        return { info: JSON.parse(fs.readFileSync(fd, 'utf8')) as LockInfo, ino };
+      } catch {
+        return { info: undefined, ino };
+      }
+    } finally {
+      fs.closeSync(fd);
+    }
   }
 
   read(object: Digest): LockInfo | undefined {
@@ -130,7 +176,7 @@ export class HostLocks {
   async list(): Promise<LockInfo[]> {
     const out: LockInfo[] = [];
     for (const name of await fsp.readdir(this.dir).catch(() => [] as string[])) {
-      if (name === STORE_MARK) continue;
+      if (name === STORE_MARK || name.endsWith(TEMP_MARK)) continue;
       try {
         const info = JSON.parse(await fsp.readFile(path.join(this.dir, name), 'utf8')) as LockInfo;
         if (alive(info.pid)) out.push(info);

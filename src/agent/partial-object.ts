@@ -72,7 +72,10 @@ export class PartialObject {
     return out;
   }
 
-  /** Verifies and writes chunk `i`; throws ERR_DFTFS_DIGEST_MISMATCH (nothing written) if it is not the chunk. */
+  /**
+   * Verifies and writes chunk `i`; throws ERR_DFTFS_DIGEST_MISMATCH (nothing written) if it is not
+   * the chunk. Nothing holds `bytes` once this settles (the caller reuses their buffer).
+   */
   async write(i: number, bytes: Buffer): Promise<void> {
     const c = this.desc.chunks[i]!;
     const actual = digestBytes(bytes);
@@ -83,15 +86,17 @@ export class PartialObject {
     this.present[i] = true;
     this.count++;
     this.bytesReceived += bytes.length;
-    this.advanceWhole(i, bytes);
+    const hashed = this.advanceWhole(i, bytes);
     for (const w of this.waiters.get(i) ?? []) w(true);
     this.waiters.delete(i);
+    await hashed;
   }
 
-  private advanceWhole(i: number, bytes: Buffer): void {
+  /** Settles once the whole-file digest has taken in what it can, `bytes` (chunk `i`) included. */
+  private advanceWhole(i: number, bytes: Buffer): Promise<void> {
     const whole = this.whole;
-    if (!whole) return;
-    this.hashing = this.hashing.then(async () => {
+    if (!whole) return Promise.resolve();
+    return this.hashing = this.hashing.then(async () => {
       // Chunks that arrived early are read back from the file once the gap before them fills.
       while (this.hashedUpTo < this.desc.chunks.length && this.present[this.hashedUpTo]) {
         const k = this.hashedUpTo;

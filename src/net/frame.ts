@@ -70,7 +70,20 @@ export function encodeFrame(frame: Frame): Buffer {
  * allocated from the header alone, so a side that never receives DATA (the server) refuses it
  * there: six bytes from an unauthenticated peer must not cost 4 MiB. Other frames are small and
  * are joined from their own pieces once complete.
+ *
+ * With `transient` input (a socket reading into one reused buffer), nothing of a pushed buffer is
+ * kept or handed out after `push` returns: a DATA frame within one read is copied too. A DATA
+ * frame's buffer comes from `dataBuffer` when given (a BufferPool's `take`).
  */
+export interface FrameDecoderOptions {
+  /** False for a side that is never sent DATA (the server): a DATA header is refused at once. */
+  acceptsData?: boolean;
+  /** Pushed buffers are overwritten after `push` returns. */
+  transient?: boolean;
+  /** Where a DATA frame's body (everything after its length field) is assembled. */
+  dataBuffer?: (length: number) => Buffer;
+}
+
 export class FrameDecoder {
   /** The first bytes of a frame, until its length, version and type are known. */
   private head = Buffer.alloc(0);
@@ -81,7 +94,15 @@ export class FrameDecoder {
   private pieces: Buffer[] = [];
   private missing = 0;
 
-  constructor(private readonly acceptsData = true) {}
+  private readonly acceptsData: boolean;
+  private readonly transient: boolean;
+  private readonly dataBuffer: (length: number) => Buffer;
+
+  constructor(opts: FrameDecoderOptions = {}) {
+    this.acceptsData = opts.acceptsData ?? true;
+    this.transient = opts.transient ?? false;
+    this.dataBuffer = opts.dataBuffer ?? ((length) => Buffer.allocUnsafe(length));
+  }
 
   push(bytes: Buffer): Frame[] {
     const frames: Frame[] = [];
@@ -100,7 +121,7 @@ export class FrameDecoder {
       }
       if (this.missing > 0) {
         const n = Math.min(bytes.length - at, this.missing);
-        this.pieces.push(bytes.subarray(at, at + n));
+        this.pieces.push(this.keep(bytes.subarray(at, at + n)));
         this.missing -= n;
         at += n;
         if (this.missing === 0) {
@@ -112,7 +133,8 @@ export class FrameDecoder {
       if (this.head.length === 0 && bytes.length - at >= HEAD_BYTES) {
         const length = this.checkHead(bytes.subarray(at, at + HEAD_BYTES));
         if (bytes.length - at >= 4 + length) {
-          frames.push(decodeBody(bytes.subarray(at + 4, at + 4 + length)));
+          const whole = bytes.subarray(at + 4, at + 4 + length);
+          frames.push(decodeBody(whole[1] === FrameType.DATA && this.transient ? this.copyData(whole) : whole));
           at += 4 + length;
         } else {
           this.start(bytes.subarray(at + 4, at + HEAD_BYTES), length, frames);
@@ -142,13 +164,24 @@ export class FrameDecoder {
   private start(first: Buffer, length: number, frames: Frame[]): void {
     if (length === first.length) frames.push(decodeBody(Buffer.from(first)));
     else if (first[1] === FrameType.DATA) {
-      this.body = Buffer.allocUnsafe(length);
+      this.body = this.dataBuffer(length);
       first.copy(this.body);
       this.filled = first.length;
     } else {
       this.pieces = [Buffer.from(first)];
       this.missing = length - first.length;
     }
+  }
+
+  /** A piece to hold on to after `push` returns. */
+  private keep(piece: Buffer): Buffer {
+    return this.transient ? Buffer.from(piece) : piece;
+  }
+
+  private copyData(body: Buffer): Buffer {
+    const out = this.dataBuffer(body.length);
+    body.copy(out);
+    return out;
   }
 
   /** Checks a frame's length, then its version and type once they are there: returns the length. */

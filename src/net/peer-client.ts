@@ -4,8 +4,9 @@ import { promisify } from 'node:util';
 import zlib from 'node:zlib';
 import { DftfsError } from '../errors.js';
 import { checkProof, newNonce, proof } from './auth.js';
+import { BufferPool } from './buffer-pool.js';
 import { corkForTick } from './cork.js';
-import { encodeFrame, FrameDecoder, type Frame } from './frame.js';
+import { encodeFrame, FrameDecoder, MAX_FRAME_BYTES, type Frame } from './frame.js';
 import { parseIdentity, parseNotFound, type GetRequest, type PeerIdentity } from './messages.js';
 import { clientTlsOptions } from './tls.js';
 
@@ -15,8 +16,24 @@ const inflate = promisify(zlib.inflateRaw);
 export const PEER_STALL_MS = 15_000;
 export const CONNECT_TIMEOUT_MS = 5_000;
 
+/** Socket reads of a plain TCP connection go into one buffer of this size, reused. */
+const READ_BUFFER_BYTES = 64 * 1024;
+
+/**
+ * DATA frames of this size or more (chunks) are assembled in buffers of a process-wide pool, which
+ * the receiver gives back through `release` once the bytes are stored. Eight cover the chunks in
+ * flight of a transfer (PIPELINE_DEPTH per source) and the one being assembled per connection.
+ */
+const POOLED_FROM_BYTES = 1024 * 1024;
+const dataFrames = new BufferPool(MAX_FRAME_BYTES, 8);
+const dataBuffer = (length: number) => (length >= POOLED_FROM_BYTES ? dataFrames.take(length) : Buffer.allocUnsafe(length));
+
 export type GetResult =
-  | { kind: 'data'; bytes: Buffer }
+  /**
+   * `release`: the caller is done with `bytes` (stored or refused) and nothing holds them any
+   * more; their buffer may be reused for another frame. Not calling it only costs an allocation.
+   */
+  | { kind: 'data'; bytes: Buffer; release: () => void }
   | { kind: 'busy' }
   /** `have`: the chunks the peer holds of an object it is still receiving. */
   | { kind: 'not-found'; have?: number[] };
@@ -69,10 +86,15 @@ export class PeerClient {
   private handshake(): Promise<void> {
     return new Promise((resolve, reject) => {
       const { host, port, tlsKey } = this.opts;
-      const socket = tlsKey ? tls.connect({ host, port, ...clientTlsOptions(tlsKey) }) : net.connect({ host, port });
+      // Plain TCP reads into one reused buffer (`onread`: no allocation per read); the decoder
+      // copies out what it keeps. TLS sockets do not take `onread`.
+      const readBuffer = tlsKey ? undefined : Buffer.allocUnsafe(READ_BUFFER_BYTES);
+      const socket = tlsKey
+        ? tls.connect({ host, port, ...clientTlsOptions(tlsKey) })
+        : net.connect({ host, port, onread: { buffer: readBuffer!, callback: (n: number, buf: Uint8Array) => { onBytes(Buffer.from(buf.buffer, buf.byteOffset, n)); return true; } } });
       this.socket = socket;
       socket.setNoDelay(true);
-      const decoder = new FrameDecoder();
+      const decoder = new FrameDecoder({ transient: !tlsKey, dataBuffer });
       const clientNonce = newNonce();
       let state: 'challenge' | 'welcome' | 'ready' = 'challenge';
       let serverNonce = '';
@@ -90,7 +112,7 @@ export class PeerClient {
           hint: 'every agent of the cluster needs --tls and the same --secret', cause: err })
         : new DftfsError('ERR_DFTFS_UNAVAILABLE', `peer ${host}:${port}: ${err.message}`, { cause: err })));
       socket.on('close', () => fail(new DftfsError('ERR_DFTFS_UNAVAILABLE', `peer ${this.opts.host}:${this.opts.port} closed the connection`)));
-      socket.on('data', (bytes: Buffer) => {
+      const onBytes = (bytes: Buffer) => {
         this.lastActivity = performance.now();
         let frames: Frame[];
         try {
@@ -132,7 +154,8 @@ export class PeerClient {
             void this.onFrame(f);
           }
         }
-      });
+      };
+      if (tlsKey) socket.on('data', onBytes);
     });
   }
 
@@ -164,10 +187,14 @@ export class PeerClient {
       return this.fail(new DftfsError('ERR_DFTFS_PROTOCOL', 'out-of-order answer'));
     }
     if (f.type === 'DATA') {
+      const release = () => dataFrames.give(f.bytes);
+      if (!head.req.compress) return head.resolve({ kind: 'data', bytes: f.bytes, release });
       try {
-        head.resolve({ kind: 'data', bytes: head.req.compress ? await inflate(f.bytes) : f.bytes });
+        head.resolve({ kind: 'data', bytes: await inflate(f.bytes), release: () => undefined });
       } catch (err) {
         head.reject(new DftfsError('ERR_DFTFS_PROTOCOL', `bad compressed data from ${this.describe()}`, { cause: err }));
+      } finally {
+        release();
       }
     } else if (f.type === 'BUSY') head.resolve({ kind: 'busy' });
     else if (f.type === 'NOT_FOUND') {

@@ -97,7 +97,7 @@ export class PeerServer {
     const remote = `${socket.remoteAddress}:${socket.remotePort}`;
     socket.setNoDelay(true);
     const abort = new AbortController();
-    const decoder = new FrameDecoder(false); // a server is sent no DATA
+    const decoder = new FrameDecoder({ acceptsData: false }); // a server is sent no DATA
     const nonce = newNonce();
     let peer: PeerIdentity | undefined;
     let queue: Promise<void> = Promise.resolve();

@@ -39,3 +39,39 @@ test('host locks: one holder per object per store, kept in /dev/shm; a dead hold
   assert.equal(again.dir, a1.dir);
   assert.ok(!fs.existsSync(b.dir), 'the lock directory of a deleted store is removed when an agent starts');
 });
+
+test('host locks: two processes taking the same lock over and over never hold it at once', async (t) => {
+  const dir = tempDir(t);
+  const store = path.join(dir, 'store');
+  const locks = new HostLocks(store);
+  t.after(() => fs.rmSync(locks.dir, { recursive: true, force: true }));
+  const owner = path.join(dir, 'owner');
+  // Each process: take the lock, claim `owner` exclusively (EEXIST = someone else holds the lock
+  // too), give it up. A lock file that shows up before its content is in lets the other process
+  // take it for stale.
+  const script = `
+    import fs from 'node:fs';
+    const { HostLocks } = await import(${JSON.stringify(new URL('../../src/agent/host-lock.js', import.meta.url).href)});
+    const locks = new HostLocks(${JSON.stringify(store)});
+    let held = 0;
+    for (let i = 0; i < 3000; i++) {
+      if (!locks.tryAcquire({ pid: process.pid, agent: 'a' + process.pid, object: ${JSON.stringify(OBJ)}, size: 1, startedMs: Date.now() })) continue;
+      try { fs.writeFileSync(${JSON.stringify(owner)}, String(process.pid), { flag: 'wx' }); }
+      catch { console.log('both'); process.exit(1); }
+      held++;
+      fs.rmSync(${JSON.stringify(owner)});
+      locks.release(${JSON.stringify(OBJ)});
+    }
+    console.log('held', held);`;
+  const file = path.join(dir, 'contend.mjs');
+  fs.writeFileSync(file, script);
+  const run = () => new Promise<{ code: number | null; out: string }>((resolve) => {
+    const c = spawn(process.execPath, [file], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    c.stdout.on('data', (b: Buffer) => { out += b.toString(); });
+    c.on('exit', (code) => resolve({ code, out }));
+  });
+  const results = await Promise.all([run(), run()]);
+  for (const r of results) assert.equal(r.code, 0, `a process found the lock held by the other while it held it: ${r.out}`);
+  assert.ok(results.every((r) => /held [1-9]/.test(r.out)), 'both took the lock at some point');
+});

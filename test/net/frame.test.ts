@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { BufferPool } from '../../src/net/buffer-pool.js';
 import { FrameDecoder, MAX_FRAME_BYTES, encodeFrame, type Frame } from '../../src/net/index.js';
 import { pseudoRandom } from '../helpers.js';
 
@@ -56,11 +57,50 @@ test('a side that receives no DATA refuses a DATA header before allocating its b
   head.writeUInt32BE(MAX_FRAME_BYTES, 0);
   head[4] = 1;
   head[5] = 5; // DATA
-  assert.throws(() => new FrameDecoder(false).push(head), { code: 'ERR_DFTFS_PROTOCOL', message: /unexpected DATA/ });
+  assert.throws(() => new FrameDecoder({ acceptsData: false }).push(head), { code: 'ERR_DFTFS_PROTOCOL', message: /unexpected DATA/ });
   assert.deepEqual(new FrameDecoder().push(head), [], 'a receiving side waits for the body');
   // A DATA frame with no room for its request id, split after its head: refused once its head is in.
   const empty = Buffer.from([0, 0, 0, 2, 1, 5]);
   const d = new FrameDecoder();
   assert.deepEqual(d.push(empty.subarray(0, 3)), []);
   assert.throws(() => d.push(empty.subarray(3)), { code: 'ERR_DFTFS_PROTOCOL', message: /request id/ });
+});
+
+test('with transient input (one read buffer, reused), nothing decoded points into it', () => {
+  const frames: Frame[] = [
+    { type: 'DATA', requestId: 1, bytes: pseudoRandom(1000, 5) }, // within one read: decoded by copy
+    { type: 'GET', body: { id: 2, object: 'z'.repeat(300) } }, // split over reads: its pieces kept by copy
+    { type: 'DATA', requestId: 3, bytes: pseudoRandom(200_000, 6) },
+  ];
+  const wire = Buffer.concat(frames.map(encodeFrame));
+  const read = Buffer.alloc(4096);
+  const taken: number[] = [];
+  const d = new FrameDecoder({ transient: true, dataBuffer: (n) => { taken.push(n); return Buffer.alloc(n); } });
+  const got: Frame[] = [];
+  for (let i = 0; i < wire.length; i += read.length) {
+    const n = wire.copy(read, 0, i, i + read.length);
+    got.push(...d.push(read.subarray(0, n)));
+    read.fill(0xee); // the socket's next read overwrites it
+  }
+  assert.deepEqual(got, frames);
+  assert.deepEqual(taken, [1006, 200_006], 'every DATA body came from dataBuffer');
+});
+
+test('a buffer pool hands back what was given back, once, and keeps at most `keep`', () => {
+  const pool = new BufferPool(1024, 2);
+  const a = pool.take(1000);
+  assert.equal(a.length, 1000);
+  pool.give(a.subarray(6)); // a view of it is enough
+  pool.give(a); // given twice: kept once
+  assert.equal(pool.idle, 1);
+  const b = pool.take(10);
+  assert.equal(b.buffer, a.buffer, 'the same memory again');
+  assert.equal(b.length, 10);
+  assert.equal(pool.idle, 0);
+  pool.give(Buffer.alloc(512)); // another size: not kept
+  assert.equal(pool.idle, 0);
+  pool.give(b);
+  pool.give(Buffer.allocUnsafeSlow(1024));
+  pool.give(Buffer.allocUnsafeSlow(1024));
+  assert.equal(pool.idle, 2);
 });
