@@ -10,7 +10,7 @@ import { DftfsError, usageError } from '../errors.js';
 import { createHasher, digestBytes, type Digest, type HashPool } from '../hash/index.js';
 import { hashFile } from '../indexer/index.js';
 import { createLogger } from '../log.js';
-import { PeerClient, PeerServer, RateLimiter, tlsKey, type GetRequest } from '../net/index.js';
+import { newDataFramePool, PeerClient, PeerServer, RateLimiter, tlsKey, type GetRequest } from '../net/index.js';
 import { ObjectStore } from '../store/index.js';
 import { MAX_CHUNK_BYTES, diffToc, tocPieces, type Toc, type TocChunk, type TocDelta, type TocEntry } from '../toc/index.js';
 import { batchable, fetchBatch, type BatchSink } from './batch-fetch.js';
@@ -182,6 +182,8 @@ export class Agent {
   private tlsKey: Buffer | undefined;
   private readonly published = new Map<Digest, PublishedFile>();
   private readonly served = new ChunkCache();
+  /** Buffers the chunks this agent receives arrive in, reused from one chunk to the next (see BufferPool). */
+  private readonly dataFrames = newDataFramePool();
   private readonly partials = new Map<Digest, PartialObject>();
   private readonly inflight = new Map<Digest, Promise<FetchResult>>();
   private readonly descs = new Map<Digest, ObjectDesc>();
@@ -348,7 +350,7 @@ export class Agent {
     let c = this.clients.get(key);
     if (!c) {
       c = Boolean(addr.tls) === Boolean(this.tlsKey)
-        ? PeerClient.connect({ host: addr.ip, port: addr.port, cluster: this.opts.cluster, identity: { agent: this.id, host: this.hostId }, secret: this.opts.secret, tlsKey: this.tlsKey })
+        ? PeerClient.connect({ host: addr.ip, port: addr.port, cluster: this.opts.cluster, identity: { agent: this.id, host: this.hostId }, secret: this.opts.secret, tlsKey: this.tlsKey, dataFrames: this.dataFrames })
         : Promise.reject(new DftfsError('ERR_DFTFS_AUTH', `peer ${addr.agent} ${addr.tls ? 'requires TLS' : 'does not speak TLS'}; this agent ${this.tlsKey ? 'does' : 'does not'}`, {
           hint: 'start every agent of the cluster with --tls, or none' }));
       this.clients.set(key, c);

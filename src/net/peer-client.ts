@@ -19,14 +19,11 @@ export const CONNECT_TIMEOUT_MS = 5_000;
 /** Socket reads of a plain TCP connection go into one buffer of this size, reused. */
 const READ_BUFFER_BYTES = 64 * 1024;
 
-/**
- * DATA frames of this size or more (chunks) are assembled in buffers of a process-wide pool, which
- * the receiver gives back through `release` once the bytes are stored. Eight cover the chunks in
- * flight of a transfer (PIPELINE_DEPTH per source) and the one being assembled per connection.
- */
+/** DATA frames of this size or more (chunks) are assembled in the `dataFrames` pool when given one. */
 const POOLED_FROM_BYTES = 1024 * 1024;
-const dataFrames = new BufferPool(MAX_FRAME_BYTES, 8);
-const dataBuffer = (length: number) => (length >= POOLED_FROM_BYTES ? dataFrames.take(length) : Buffer.allocUnsafe(length));
+
+/** A pool for PeerClientOptions.dataFrames: eight cover a transfer's chunks in flight (PIPELINE_DEPTH per source) and those being assembled. */
+export const newDataFramePool = () => new BufferPool(MAX_FRAME_BYTES, 8);
 
 export type GetResult =
   /**
@@ -52,6 +49,11 @@ export interface PeerClientOptions {
   secret?: string;
   /** Speak TLS with this pre-shared key (the peer must too). */
   tlsKey?: Buffer;
+  /**
+   * Chunk-sized DATA frames are assembled in buffers of this pool (shared by an agent's
+   * connections), which the receiver gives back through `release` once the bytes are stored.
+   */
+  dataFrames?: BufferPool;
 }
 
 /**
@@ -94,6 +96,8 @@ export class PeerClient {
         : net.connect({ host, port, onread: { buffer: readBuffer!, callback: (n: number, buf: Uint8Array) => { onBytes(Buffer.from(buf.buffer, buf.byteOffset, n)); return true; } } });
       this.socket = socket;
       socket.setNoDelay(true);
+      const pool = this.opts.dataFrames;
+      const dataBuffer = (length: number) => (pool && length >= POOLED_FROM_BYTES ? pool.take(length) : Buffer.allocUnsafe(length));
       const decoder = new FrameDecoder({ transient: !tlsKey, dataBuffer });
       const clientNonce = newNonce();
       let state: 'challenge' | 'welcome' | 'ready' = 'challenge';
@@ -187,7 +191,7 @@ export class PeerClient {
       return this.fail(new DftfsError('ERR_DFTFS_PROTOCOL', 'out-of-order answer'));
     }
     if (f.type === 'DATA') {
-      const release = () => dataFrames.give(f.bytes);
+      const release = () => this.opts.dataFrames?.give(f.bytes);
       if (!head.req.compress) return head.resolve({ kind: 'data', bytes: f.bytes, release });
       try {
         head.resolve({ kind: 'data', bytes: await inflate(f.bytes), release: () => undefined });
