@@ -1,8 +1,8 @@
 /**
  * The BLAKE3 implementation: the Rust `blake3` crate through @napi-rs/blake-hash's prebuilt
- * binary when it loads (SIMD, ~2.7 GB/s per core here), else blake3-wasm (~0.4 GB/s). Both give
- * the digest `b3sum` prints. `DFTFS_BLAKE3=wasm` forces the fallback. Why a second package:
- * native-notes/hashing.md.
+ * binary for Linux x64 with glibc (an optional dependency, installed only there) when it loads
+ * (SIMD, ~2.7 GB/s per core here), else blake3-wasm (~0.4 GB/s). Both give the digest `b3sum`
+ * prints. `DFTFS_BLAKE3=wasm` forces the fallback. Why a second package: native-notes/hashing.md.
  */
 import { createRequire } from 'node:module';
 
@@ -29,10 +29,10 @@ const require = createRequire(import.meta.url);
 function loadNative(): (() => Impl) | undefined {
   if (process.env.DFTFS_BLAKE3 === 'wasm') return undefined;
   try {
-    const { Blake3Hasher } = require('@napi-rs/blake-hash') as { Blake3Hasher: new () => Impl };
+    const { Blake3Hasher } = require('@napi-rs/blake-hash-linux-x64-gnu') as { Blake3Hasher: new () => Impl };
     return () => new Blake3Hasher();
   } catch {
-    return undefined; // no prebuilt binary for this platform: the wasm build below
+    return undefined; // not installed (another platform) or not loadable: the wasm build below
   }
 }
 
