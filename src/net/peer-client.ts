@@ -90,10 +90,8 @@ export class PeerClient {
       const { host, port, tlsKey } = this.opts;
       // Plain TCP reads into one reused buffer (`onread`: no allocation per read); the decoder
       // copies out what it keeps. TLS sockets do not take `onread`.
-      const readBuffer = tlsKey ? undefined : Buffer.allocUnsafe(READ_BUFFER_BYTES);
-      const socket = tlsKey
-        ? tls.connect({ host, port, ...clientTlsOptions(tlsKey) })
-        : net.connect({ host, port, onread: { buffer: readBuffer!, callback: (n: number, buf: Uint8Array) => { onBytes(Buffer.from(buf.buffer, buf.byteOffset, n)); return true; } } });
+      const onread = { buffer: Buffer.allocUnsafe(READ_BUFFER_BYTES), callback: (n: number, buf: Uint8Array) => { onBytes(Buffer.from(buf.buffer, buf.byteOffset, n)); return true; } };
+      const socket = tlsKey ? tls.connect({ host, port, ...clientTlsOptions(tlsKey) }) : net.connect({ host, port, onread });
       this.socket = socket;
       socket.setNoDelay(true);
       const pool = this.opts.dataFrames;
