@@ -6,7 +6,7 @@ import path from 'node:path';
 import { Bus, startNatsServer, type NatsServerHandle } from '../bus/index.js';
 import { storeDir } from '../config.js';
 import { concurrency } from '../concurrency.js';
-import { DftfsError, usageError } from '../errors.js';
+import { DftfsError, digestMismatch, usageError } from '../errors.js';
 import { createHasher, digestBytes, type Digest, type HashPool } from '../hash/index.js';
 import { hashFile } from '../indexer/index.js';
 import { createLogger } from '../log.js';
@@ -531,9 +531,10 @@ export class Agent {
 
   /**
    * Copies a file into the host store and serves it from there (a job's output: the file in the
-   * mount's upper layer may change or be dropped later, the store copy cannot).
+   * mount's upper layer may change or be dropped later, the store copy cannot). A small file's
+   * bytes come back too, as they were hashed.
    */
-  async adopt(file: string, pool: HashPool): Promise<ObjectDesc> {
+  async adopt(file: string, pool: HashPool): Promise<{ desc: ObjectDesc; bytes?: Buffer }> {
     // A small file (most of a build's outputs): its bytes in memory cannot change before they are
     // stored, and it costs an open, a stat, a read and a close instead of the copy, stat, hash
     // job and commit below (each a thread-pool round trip, 20-50 ms per job when a worker is busy).
@@ -542,7 +543,7 @@ export class Agent {
       const desc = describeBytes(small);
       if (desc.size > 0) await this.store.putVerified(small, desc.digest);
       this.descs.set(desc.digest, desc);
-      return desc;
+      return { desc, bytes: small };
     }
     // Copy first, then hash the copy in the pool: one pass of hashing, off the event loop, over
     // bytes that can no longer change before they are committed.
@@ -554,10 +555,23 @@ export class Agent {
       if (size > 0) await this.store.commit(tmp, digest);
       const desc: ObjectDesc = { digest, size, chunks };
       this.descs.set(digest, desc);
-      return desc;
+      return { desc };
     } finally {
       await fsp.rm(tmp, { force: true });
     }
+  }
+
+  /**
+   * Stores an object whose bytes came in a control message (a job's small output inside its
+   * result) once they match its descriptor: size, every chunk digest and the whole digest.
+   */
+  async storeBytes(desc: ObjectDesc, bytes: Buffer): Promise<void> {
+    const got = describeBytes(bytes);
+    const same = got.size === desc.size && got.digest === desc.digest && got.chunks.length === desc.chunks.length &&
+      got.chunks.every((c, i) => c.chunkDigest === desc.chunks[i]!.chunkDigest && c.chunkSize === desc.chunks[i]!.chunkSize);
+    if (!same) throw digestMismatch('object', desc.digest, got.digest);
+    if (desc.size > 0) await this.store.putVerified(bytes, desc.digest);
+    this.descs.set(desc.digest, desc);
   }
 
   /** Publishes a tree version: every file served in place, the TOC as an object of its own. */

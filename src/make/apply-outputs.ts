@@ -8,13 +8,17 @@ import { resolveInside, symlinkStaysInside } from '../toc/index.js';
 import type { Output } from './job.js';
 
 /**
- * Brings a job's output files into the driver's host store, verified, straight from the worker
- * that wrote them (`from`: nobody else has them, and asking the cluster costs a round). Done
- * before anything in the tree changes: if the worker is gone, the tree is untouched.
+ * Brings a job's output files into the driver's host store, verified: the bytes that came inside
+ * the result, or straight from the worker that wrote them (`from`: nobody else has them, and
+ * asking the cluster costs a round). Done before anything in the tree changes: if the worker is
+ * gone or sent bytes that do not match, the tree is untouched.
  */
 export async function fetchOutputs(agent: Agent, outputs: Output[], from?: PeerAddr): Promise<void> {
   const opts = from ? { hints: [from], hintsFirst: true } : {};
-  await Promise.all(outputs.map((o) => (o.type === 'reg' && o.desc.size > 0 ? agent.fetch(o.desc, opts) : undefined)));
+  await Promise.all(outputs.map((o) => {
+    if (o.type !== 'reg' || o.desc.size === 0) return undefined;
+    return o.data !== undefined ? agent.storeBytes(o.desc, Buffer.from(o.data, 'base64')) : agent.fetch(o.desc, opts);
+  }));
 }
 
 /**

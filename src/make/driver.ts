@@ -58,6 +58,8 @@ export interface DriveSummary {
   undeclared: UndeclaredRead[];
   /** Per job: ms from the shim announcing itself to its status being handed back. */
   jobMs: number[];
+  /** CPU time of the driver's own process (not make, its shims or local jobs), ms. */
+  cpuMs: number;
 }
 
 interface Pending {
@@ -113,9 +115,11 @@ export class Driver {
     process.on('SIGINT', this.onSignal);
     process.on('SIGTERM', this.onSignal);
     this.agent = await Agent.start({ ...this.o.agent, origin: true });
+    log.debug('agent started at', Math.round(performance.now()), 'ms after the process');
     try {
       this.publisher = new TreePublisher(this.agent, this.o.dir, this.o.index, this.o.recordState);
       await this.publisher.publish();
+      log.debug('tree published at', Math.round(performance.now()), 'ms');
       const { bus } = this.agent;
       bus.subscribe(bus.subject('worker', 'status'), (b) => this.workers.update(b));
       // Results are handled concurrently (the bus awaits a handler before the next message):
@@ -124,11 +128,13 @@ export class Driver {
       await bus.flush();
       bus.publish(bus.subject('worker', 'ping'), {});
       await this.openQueue();
+      log.debug('make starts at', Math.round(performance.now()), 'ms');
       this.watchdog = setInterval(() => this.checkWorkers(), WATCHDOG_MS);
       const status = await this.runMake();
       return {
         status, jobs: this.summary.jobs, jobsPerWorker: Object.fromEntries(this.summary.perWorker), local: this.summary.local, rerun: this.summary.rerun,
         outputBytes: this.summary.outputBytes, wallMs: performance.now() - this.startedMs, generation: this.publisher.current, undeclared: this.undeclared(), jobMs: this.summary.jobMs,
+        cpuMs: (process.cpuUsage().user + process.cpuUsage().system) / 1000,
       };
     } finally {
       await this.close();
@@ -179,8 +185,12 @@ export class Driver {
       stderr = Buffer.from(`dftfs drive: ${(err as Error).message}\n`);
     }
     try {
-      await Promise.all([fsp.writeFile(path.join(d, `o.${pid}`), stdout), fsp.writeFile(path.join(d, `e.${pid}`), stderr)]);
-      await writeFifo(path.join(d, `r.${pid}`), `${status}\n`);
+      // Only non-empty output is written; the status line names the files the shim must print.
+      await Promise.all([stdout.length && fsp.writeFile(path.join(d, `o.${pid}`), stdout), stderr.length && fsp.writeFile(path.join(d, `e.${pid}`), stderr)]);
+      const fifo = path.join(d, `r.${pid}`);
+      await writeFifo(fifo, `${status} ${stdout.length ? 'o' : ''}${stderr.length ? 'e' : ''}\n`);
+      // The shim holds the FIFO open now (the write succeeded): its name can go.
+      await fsp.unlink(fifo).catch(() => undefined);
       this.summary.jobMs.push(performance.now() - t0);
     } catch (err) {
       log.debug('shim', String(pid), 'gone:', (err as Error).message);
@@ -288,7 +298,7 @@ export class Driver {
     try {
       result = parseJobResult(raw);
     } catch (err) {
-      return { ok: false, error: (err as Error).message };
+      return refusal(err);
     }
     const p = this.pending.get(result.id);
     if (!p || p.landing || p.job.attempt !== result.attempt || p.worker !== result.worker) return { ok: false, stale: true };
@@ -296,6 +306,8 @@ export class Driver {
     const tr = performance.now();
     try {
       await fetchOutputs(this.agent, result.outputs.filter((o) => this.isNewest(o, result.worker)), result.addr);
+      // Results are kept for the end-of-build report: not the output bytes that came inside them.
+      for (const o of result.outputs) if (o.type === 'reg') delete o.data;
       // One result at a time writes into the tree, and only changes newer than what it holds.
       const written = await this.treeWrites(async () => {
         const fresh = result.outputs.filter((o) => this.isNewest(o, result.worker));
@@ -323,7 +335,7 @@ export class Driver {
       log.debug('outputs of', result.id, 'failed:', (err as Error).message);
       this.pending.delete(result.id);
       p.resolve({ ...result, worker: '' });
-      return { ok: false, error: (err as Error).message };
+      return refusal(err);
     }
   }
 
@@ -423,6 +435,9 @@ export class Driver {
 }
 
 /** What a pending job resolves to when no worker will report it (lost, or the drive interrupted). */
+/** A result not taken, in the bus's error shape: the worker's request fails with this message. */
+const refusal = (err: unknown) => ({ ok: false, error: { code: (err as DftfsError).code ?? 'ERR_DFTFS_IO', message: (err as Error).message } });
+
 const noResult = (id: string, attempt: number): JobResult => ({ id, attempt, worker: '', host: '', status: 1, stdout: '', stderr: '', outputs: [], reads: [], alone: false, ms: 0 });
 
 /** Writes to a shim's reply FIFO without blocking a thread: retries until the shim has it open for reading. */

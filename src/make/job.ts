@@ -22,10 +22,11 @@ export interface Job {
  * A path a job changed. `seq` numbers the worker's changes: jobs running side by side on one
  * worker each see the others' files too (another job's temp file between two of its commands),
  * and their results can reach the driver in any order, so the driver never takes an older change
- * of a path over a newer one it already applied from the same worker.
+ * of a path over a newer one it already applied from the same worker. A small file's bytes may
+ * come along (`data`, base64), checked against `desc` before use: no fetch from the worker then.
  */
 export type Output = { seq: number } & (
-  | { name: string; type: 'reg'; mode: number; mtimeMs: number; desc: ObjectDesc }
+  | { name: string; type: 'reg'; mode: number; mtimeMs: number; desc: ObjectDesc; data?: string }
   | { name: string; type: 'dir'; mode: number }
   | { name: string; type: 'symlink'; linkName: string }
   | { name: string; type: 'deleted' });
@@ -81,8 +82,8 @@ export function parseJobResult(raw: unknown): JobResult {
     const seq = o.seq;
     switch (o.type) {
       case 'reg':
-        if (!isInt(o.mode) || typeof o.mtimeMs !== 'number') throw bad(`output ${n}`);
-        return { seq, name: n, type: 'reg', mode: o.mode & 0o7777, mtimeMs: o.mtimeMs, desc: parseDesc(o.desc) };
+        if (!isInt(o.mode) || typeof o.mtimeMs !== 'number' || (o.data !== undefined && !isStr(o.data))) throw bad(`output ${n}`);
+        return { seq, name: n, type: 'reg', mode: o.mode & 0o7777, mtimeMs: o.mtimeMs, desc: parseDesc(o.desc), ...(isStr(o.data) ? { data: o.data } : {}) };
       case 'dir':
         if (!isInt(o.mode)) throw bad(`output ${n}`);
         return { seq, name: n, type: 'dir', mode: o.mode & 0o7777 };

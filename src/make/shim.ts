@@ -7,7 +7,9 @@ import path from 'node:path';
  * and for lines that run make itself (recursive make stays on the driver) it is just /bin/sh.
  * Otherwise it announces its pid on the driver's FIFO (the driver reads argv, environment and
  * working directory from /proc/<pid>), waits for the status on its own FIFO, then prints the
- * job's output and exits with the recipe's status.
+ * job's output and exits with the recipe's status. The status line says which output files the
+ * driver wrote (`o`, `e`): a quiet job, the usual case, costs no cat and no rm (each a fork and
+ * an exec, ~1.5 ms of CPU); the driver removes the FIFO itself once it has written to it.
  */
 export const SHIM_SCRIPT = `#!/bin/sh
 # dftfs job shim (written by dftfs drive; see src/make/shim.ts)
@@ -17,9 +19,10 @@ case " $line " in *" $DFTFS_MAKE "*) [ -n "$DFTFS_MAKE" ] && exec /bin/sh "$@" ;
 d=$DFTFS_DRIVE_DIR
 mkfifo "$d/r.$$" || exec /bin/sh "$@"
 printf '%s\\n' $$ > "$d/queue"
-read s < "$d/r.$$"
-cat "$d/o.$$"; cat "$d/e.$$" >&2
-rm -f "$d/r.$$" "$d/o.$$" "$d/e.$$"
+read s f < "$d/r.$$"
+case $f in *o*) cat "$d/o.$$" ;; esac
+case $f in *e*) cat "$d/e.$$" >&2 ;; esac
+case $f in ?*) rm -f "$d/o.$$" "$d/e.$$" ;; esac
 exit "\${s:-1}"
 `;
 

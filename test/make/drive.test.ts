@@ -5,6 +5,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { test, type TestContext } from 'node:test';
 import { Agent, describeBytes } from '../../src/agent/index.js';
 import { Bus, type NatsServerHandle } from '../../src/bus/index.js';
+import { parseJobResult } from '../../src/make/job.js';
 import { hostArgs, natsFor, startDftfs, type Proc } from '../cluster-helpers.js';
 import { b3sum, BIN, runDftfs, tempDir } from '../helpers.js';
 
@@ -106,7 +107,7 @@ test('a multi-level Makefile with recursive make, built across two workers, give
 });
 
 test('a worker killed with SIGKILL mid-job: the job runs again elsewhere and the build succeeds', async (t) => {
-  const { dir, nats, tree } = await singleMakefile(t, (d) => `slow.out:\n\techo $$DFTFS_WORKER > ${path.join(d, 'running-on')}; sleep 3; echo finished > $@\n`);
+  const { dir, nats, tree } = await singleMakefile(t, (d) => `slow.out:\n\techo $$DFTFS_WORKER $$$$ > ${path.join(d, 'running-on')}; sleep 3; echo finished > $@\n`);
   const marker = path.join(dir, 'running-on');
   const ws = await workers(t, nats, dir, 2, 1);
   const build = drive(nats, dir, tree, ['-j2']);
@@ -116,14 +117,22 @@ test('a worker killed with SIGKILL mid-job: the job runs again elsewhere and the
     await sleep(50);
     victim = fs.existsSync(marker) ? fs.readFileSync(marker, 'utf8').trim() : '';
   }
-  const w = ws.find((p) => p.agent === victim);
-  assert.ok(w, `the job ran on a known worker (${victim})`);
+  const [victimAgent, jobPid] = victim.split(' ');
+  const w = ws.find((p) => p.agent === victimAgent);
+  assert.ok(w && Number(jobPid) > 0, `the job ran on a known worker (${victim})`);
   await w.kill('SIGKILL');
+  // Its spawner ends the job's process group once the worker is gone (not 3 s later, on its own).
+  let alive = true;
+  for (let i = 0; i < 40 && alive; i++) {
+    await sleep(50);
+    alive = fs.existsSync(`/proc/${jobPid}/stat`) && !/ Z /.test(fs.readFileSync(`/proc/${jobPid}/stat`, 'utf8'));
+  }
+  assert.ok(!alive, `the killed worker's job ${jobPid} ended within 2 s`);
   const r = await build;
   assert.equal(r.code, 0, r.stderr);
   assert.equal(fs.readFileSync(path.join(tree, 'slow.out'), 'utf8'), 'finished\n');
   assert.match(r.stderr, /1 re-run after a worker was lost/);
-  assert.notEqual(fs.readFileSync(marker, 'utf8').trim(), victim, 'the second run was on the other worker');
+  assert.notEqual(fs.readFileSync(marker, 'utf8').split(' ')[0], victimAgent, 'the second run was on the other worker');
 });
 
 test('a worker lists a finished job in its heartbeat until the driver has taken the result (else the driver would run it again)', async (t) => {
@@ -219,6 +228,81 @@ test('results of overlapping jobs on one worker arrive out of order: an older re
   assert.equal(fs.readFileSync(path.join(tree, 'a'), 'utf8'), 'a\n');
 });
 
+test('a worker sends a small output inside its result, a large one by reference', async (t) => {
+  const dir = tempDir(t, 'dftfs-drive');
+  const nats = await natsFor(t);
+  await workers(t, nats, dir, 1, 1);
+  // This test is the driver: it offers one job and reads the result the worker sends.
+  const bus = await Bus.connect({ url: nats.url, cluster: 'test', name: 'test-driver' });
+  t.after(() => bus.close());
+  let key: string | undefined;
+  bus.subscribe(bus.subject('worker', 'status'), (b) => { key = String(b.key); });
+  for (let i = 0; i < 100 && !key; i++) await sleep(50);
+  assert.ok(key, 'the worker beats');
+  const result = new Promise<Record<string, unknown>>((resolve) => bus.subscribe(bus.subject('driver', 'd1', 'result'), (b, reply) => {
+    reply({ ok: true });
+    resolve(b);
+  }));
+  await bus.flush();
+  const job = { id: 'job-1', attempt: 0, cwd: '.', argv: ['-c', 'printf small > small.txt; head -c 100000 /dev/zero > big.bin'], env: { PATH: process.env.PATH ?? '/usr/bin:/bin' }, target: 'x', prereqs: [], generation: -1 };
+  assert.equal((await bus.request(bus.subject('worker', key, 'job'), { job, driver: 'd1' })).ok, true);
+  const r = parseJobResult(await result);
+  assert.equal(r.status, 0);
+  const small = r.outputs.find((o) => o.name === 'small.txt');
+  const big = r.outputs.find((o) => o.name === 'big.bin');
+  assert.ok(small?.type === 'reg' && big?.type === 'reg', JSON.stringify(r.outputs));
+  assert.equal(Buffer.from(small.data ?? '', 'base64').toString(), 'small');
+  assert.equal(small.desc.digest, describeBytes(Buffer.from('small')).digest);
+  assert.equal(big.data, undefined, 'a 100,000-byte output is fetched from the worker, not sent inside the result');
+  assert.equal(big.desc.size, 100_000);
+});
+
+test('the driver stores an output sent inside a result only if its bytes match its digest; else the job runs again', async (t) => {
+  // This test is the worker, and holds nothing: the driver can take the output only from the
+  // bytes inside the result. The first result carries forged bytes, the second the right ones.
+  const { dir, nats, tree } = await singleMakefile(t, () => 'out.txt:\n\techo made > $@\n');
+  const agent = await Agent.start({ home: path.join(dir, 'test-worker'), cluster: 'test', nats: nats.url, hostId: 'test-worker', advertise: '127.0.0.1' });
+  let beating: NodeJS.Timeout | undefined;
+  t.after(async () => {
+    clearInterval(beating);
+    await agent.close();
+  });
+  const { bus } = agent;
+  const key = agent.id.replace(/[.*> ]/g, '_');
+  const offers: Array<{ id: string; attempt: number; driver: string }> = [];
+  bus.subscribe(bus.subject('worker', key, 'job'), (b, reply) => {
+    const job = b.job as { id: string; attempt: number };
+    offers.push({ id: job.id, attempt: job.attempt, driver: String(b.driver) });
+    reply({ ok: true });
+  });
+  const beat = () => bus.publish(bus.subject('worker', 'status'), { worker: agent.id, key, host: 'test-worker', slots: 1, running: offers.map((o) => o.id), generation: 0 });
+  beat();
+  beating = setInterval(beat, 300);
+  await bus.flush();
+  const child = spawn(process.execPath, [BIN, 'drive', ...hostArgs(nats, 'driver', path.join(dir, 'driver-home')), 'make'], { cwd: tree, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (b) => { stderr += b; });
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  t.after(() => { if (child.exitCode === null) child.kill('SIGKILL'); });
+
+  const genuine = Buffer.from('genuine output\n');
+  const desc = describeBytes(genuine);
+  assert.ok(!agent.store.has(desc.digest));
+  const send = (o: { id: string; attempt: number; driver: string }, data: Buffer) => bus.request(bus.subject('driver', o.driver, 'result'), {
+    id: o.id, attempt: o.attempt, worker: agent.id, host: 'test-worker', addr: agent.addr, status: 0, stdout: '', stderr: '', reads: [], alone: false, ms: 1,
+    outputs: [{ seq: 1, name: 'out.txt', type: 'reg', mode: 0o644, mtimeMs: Date.now(), desc, data: data.toString('base64') }],
+  }, 30_000);
+  for (let i = 0; i < 200 && offers.length < 1; i++) await sleep(50);
+  assert.equal(offers.length, 1, `the job was offered to the test worker: ${stderr}`);
+  await assert.rejects(send(offers[0]!, Buffer.from('forged output!\n')), /digest/);
+  assert.ok(!fs.existsSync(path.join(tree, 'out.txt')), 'nothing reached the tree');
+  for (let i = 0; i < 200 && offers.length < 2; i++) await sleep(50);
+  assert.equal(offers[1]?.attempt, 1, 'the job was offered again');
+  assert.equal((await send(offers[1]!, genuine)).ok, true);
+  assert.equal(await exited, 0, stderr);
+  assert.equal(fs.readFileSync(path.join(tree, 'out.txt'), 'utf8'), 'genuine output\n');
+});
+
 test('SIGTERM to dftfs drive stops make and its waiting shims (exit 143); SIGTERM to a worker ends its running jobs', async (t) => {
   const { dir, nats, tree } = await singleMakefile(t, () => 'all: a b\na:\n\tsleep 60; touch $@\nb:\n\tsleep 60; touch $@\n');
   const [worker] = await workers(t, nats, dir, 1, 2);
@@ -235,7 +319,8 @@ test('SIGTERM to dftfs drive stops make and its waiting shims (exit 143); SIGTER
     await sleep(50);
     [make] = childrenOf(child.pid);
     shims = make ? childrenOf(make) : [];
-    jobs = childrenOf(worker!.child.pid);
+    // The worker starts its jobs from its spawner process.
+    jobs = childrenOf(worker!.child.pid).flatMap(childrenOf);
   }
   assert.ok(make, 'make runs under dftfs drive');
   assert.equal(shims.length, 2, 'two shims wait for their jobs');
@@ -257,7 +342,7 @@ test('SIGTERM to dftfs drive stops make and its waiting shims (exit 143); SIGTER
 });
 
 test('a failing recipe fails make with its stderr and status; no worker means local with a warning, or failure with --no-local', async (t) => {
-  const { dir, nats, tree } = await singleMakefile(t, () => 'ok.txt:\n\techo fine > $@\nbad:\n\techo oops >&2; exit 3\n');
+  const { dir, nats, tree } = await singleMakefile(t, () => 'ok.txt:\n\techo fine > $@\nbad:\n\techo said; echo oops >&2; exit 3\nquiet:\n\t@true\n');
   const alone = await drive(nats, dir, tree, ['ok.txt']);
   assert.equal(alone.code, 0);
   assert.match(alone.stderr, /no worker is connected: running jobs on the driver/);
@@ -271,6 +356,11 @@ test('a failing recipe fails make with its stderr and status; no worker means lo
   assert.equal(r.code, 2, 'make exits 2 when a recipe fails');
   assert.match(r.stderr, /oops/);
   assert.match(r.stderr, /Error 3/);
+  assert.match(r.stdout, /^said$/m, "the recipe's stdout reaches make's");
+  assert.doesNotMatch(r.stdout, /^oops$/m);
+  const quiet = await drive(nats, dir, tree, ['quiet']);
+  assert.equal(quiet.code, 0, quiet.stderr);
+  assert.equal(quiet.stdout, '', 'a quiet job prints nothing');
 });
 
 test('a recipe that reads a file made by another rule without depending on it is reported', async (t) => {
