@@ -434,10 +434,10 @@ export class Driver {
   }
 }
 
-/** What a pending job resolves to when no worker will report it (lost, or the drive interrupted). */
 /** A result not taken, in the bus's error shape: the worker's request fails with this message. */
 const refusal = (err: unknown) => ({ ok: false, error: { code: (err as DftfsError).code ?? 'ERR_DFTFS_IO', message: (err as Error).message } });
 
+/** What a pending job resolves to when no worker will report it (lost, or the drive interrupted). */
 const noResult = (id: string, attempt: number): JobResult => ({ id, attempt, worker: '', host: '', status: 1, stdout: '', stderr: '', outputs: [], reads: [], alone: false, ms: 0 });
 
 /** Writes to a shim's reply FIFO without blocking a thread: retries until the shim has it open for reading. */
