@@ -13,7 +13,7 @@
  */
 import path from 'node:path';
 import type { ScenarioOptions } from '../run.js';
-import { Cluster, HOST_DIR, floorSeconds, parseLinkRate, type SimHost } from '../lib/cluster.js';
+import { Cluster, HOST_DIR, floorSeconds, fsNote, parseLinkRate, type SimHost } from '../lib/cluster.js';
 import { comparisonTable, lineChartSvg, machine, markdownTable, seriesByWorkers, writeResult, type SystemRun } from '../lib/report.js';
 import { measureSystem, timed, verifyAndRemove } from '../lib/measure.js';
 import { TAKTUK_VARIANTS, buildNfsTree, dftfs, dftfsEnv, ensurePackages, scpFanOut, startGanesha, startNats, startSshd, taktukPut, tarSshFanOut } from '../lib/systems.js';
@@ -113,7 +113,7 @@ export async function run(opts: ScenarioOptions): Promise<void> {
     `of the mount (mount start-up counted); NFS: nfs-ganesha (NFSv4), each worker copies with nfs-tree (libnfs, one process); ` +
     `TakTuk \`broadcast put\` of the directory; scp -r (trees without symlinks only: it copies what a symlink points to) and ` +
     `\`tar c | ssh host tar x\` from host 0 to every worker at once. All hosts share this 2-core machine. ` +
-    `Systems run: ${systems.join(', ')} (\`--systems\`).\n\n` +
+    `Systems run: ${systems.join(', ')} (\`--systems\`). ${fsNote()}\n\n` +
     `${markdownTable(comparisonTable(runs, floor))}\n`;
   const svg = lineChartSvg(`${what} at ${rate} per link`, 'workers', 'seconds (last worker done)', seriesByWorkers(runs, floor));
   writeResult(name, md, { machine: machine(), kind, files: shape.files.length, bytes, rate, floorSeconds: floor(), runs }, svg);
