@@ -118,6 +118,25 @@ export function describeBytes(bytes: Uint8Array): ObjectDesc {
 /** Outputs at most this big are adopted through memory: one read, hashed on the event loop (~0.2 ms). */
 const ADOPT_IN_MEMORY_MAX_BYTES = 256 * 1024;
 
+/**
+ * Chunks at most this big are read synchronously when served: from the page cache an open, a
+ * read and a close take microseconds, while three thread-pool round trips cost the event loop
+ * ~0.1 ms each on a busy machine (serving 5,000 small files to four receivers at once spent
+ * more CPU on those hops than on anything else).
+ */
+const SYNC_READ_MAX_BYTES = 64 * 1024;
+
+/** `length` bytes at `offset` of `file`, or undefined if the file is shorter. */
+function readSync(file: string, offset: number, length: number): Buffer | undefined {
+  const fd = fs.openSync(file, 'r');
+  try {
+    const buf = Buffer.allocUnsafe(length);
+    return fs.readSync(fd, buf, 0, length, offset) === length ? buf : undefined;
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
 /** The whole file if it is at most `max` bytes (and did not grow while read), else undefined. */
 async function readIfSmall(file: string, max: number): Promise<Buffer | undefined> {
   const fh = await fsp.open(file, 'r');
@@ -267,6 +286,7 @@ export class Agent {
   /** Chunk source of the peer server: verified bytes from the store, a partial, or a published file. */
   private async readChunk(req: GetRequest, signal: AbortSignal): Promise<Buffer | undefined> {
     const read = async (file: string) => {
+      if (req.length <= SYNC_READ_MAX_BYTES) return readSync(file, req.offset, req.length);
       const fh = await fsp.open(file, 'r');
       try {
         const buf = Buffer.allocUnsafe(req.length);

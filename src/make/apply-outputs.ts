@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type { Agent, PeerAddr } from '../agent/index.js';
@@ -40,8 +41,8 @@ export async function writeOutputs(agent: Agent, root: string, outputs: Output[]
       await fsp.mkdir(path.dirname(dest), { recursive: true });
       const tmp = tempBeside(dest);
       try {
-        if (o.desc.size > 0) await fsp.copyFile(agent.store.objectPath(o.desc.digest), tmp);
-        else await fsp.writeFile(tmp, '');
+        if (o.desc.size > 0) await fsp.copyFile(agent.store.objectPath(o.desc.digest), tmp, fs.constants.COPYFILE_EXCL);
+        else await fsp.writeFile(tmp, '', { flag: 'wx' });
         await fsp.chmod(tmp, o.mode);
         await fsp.utimes(tmp, o.mtimeMs / 1000, o.mtimeMs / 1000);
         await fsp.rename(tmp, dest);

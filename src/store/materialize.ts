@@ -146,8 +146,8 @@ export class TreeWriter {
     if (e.size && !store.has(e.digest!)) throw new DftfsError('ERR_DFTFS_NOT_FOUND', `${e.name}: object ${e.digest} is not in the store at ${store.root}`);
     await atomically(this.at(e.name), async (tmp) => {
       if (link && e.size) return fsp.link(store.objectPath(e.digest!), tmp);
-      if (e.size) await fsp.copyFile(store.objectPath(e.digest!), tmp, fs.constants.COPYFILE_FICLONE);
-      else await fsp.writeFile(tmp, '');
+      if (e.size) await fsp.copyFile(store.objectPath(e.digest!), tmp, fs.constants.COPYFILE_FICLONE | fs.constants.COPYFILE_EXCL);
+      else await fsp.writeFile(tmp, '', { flag: 'wx' });
       await fsp.chmod(tmp, e.mode & KEPT_MODE_BITS);
       await setTimes(tmp, e.modtime);
     });

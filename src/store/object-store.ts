@@ -206,7 +206,7 @@ export class ObjectStore {
       await fsp.link(src, tmp);
     } catch (err) {
       if (errnoCode(err) !== 'EXDEV' && errnoCode(err) !== 'EPERM') throw err;
-      await fsp.copyFile(src, tmp);
+      await fsp.copyFile(src, tmp, fs.constants.COPYFILE_EXCL);
       how = 'copy';
     }
     try {
