@@ -11,7 +11,7 @@ import { createHasher, digestBytes, type Digest, type HashPool } from '../hash/i
 import { hashFile } from '../indexer/index.js';
 import { createLogger } from '../log.js';
 import { newDataFramePool, PeerClient, PeerServer, RateLimiter, tlsKey, type GetRequest } from '../net/index.js';
-import { ObjectStore } from '../store/index.js';
+import { ObjectStore, SYNC_IO_MAX_BYTES } from '../store/index.js';
 import { MAX_CHUNK_BYTES, diffToc, tocPieces, type Toc, type TocChunk, type TocDelta, type TocEntry } from '../toc/index.js';
 import { batchable, fetchBatch, type BatchSink } from './batch-fetch.js';
 import { ChunkCache } from './chunk-cache.js';
@@ -118,14 +118,6 @@ export function describeBytes(bytes: Uint8Array): ObjectDesc {
 /** Outputs at most this big are adopted through memory: one read, hashed on the event loop (~0.2 ms). */
 const ADOPT_IN_MEMORY_MAX_BYTES = 256 * 1024;
 
-/**
- * Chunks at most this big are read synchronously when served: from the page cache an open, a
- * read and a close take microseconds, while three thread-pool round trips cost the event loop
- * ~0.1 ms each on a busy machine (serving 5,000 small files to four receivers at once spent
- * more CPU on those hops than on anything else).
- */
-const SYNC_READ_MAX_BYTES = 64 * 1024;
-
 /** `length` bytes at `offset` of `file`, or undefined if the file is shorter. */
 function readSync(file: string, offset: number, length: number): Buffer | undefined {
   const fd = fs.openSync(file, 'r');
@@ -137,18 +129,21 @@ function readSync(file: string, offset: number, length: number): Buffer | undefi
   }
 }
 
-/** The whole file if it is at most `max` bytes (and did not grow while read), else undefined. */
-async function readIfSmall(file: string, max: number): Promise<Buffer | undefined> {
-  const fh = await fsp.open(file, 'r');
+/**
+ * The whole file if it is at most `max` bytes (and did not grow while read), else undefined.
+ * Synchronously (see SYNC_IO_MAX_BYTES): it is a local file, and small.
+ */
+function readIfSmall(file: string, max: number): Buffer | undefined {
+  const fd = fs.openSync(file, 'r');
   try {
-    const { size } = await fh.stat();
+    const { size } = fs.fstatSync(fd);
     if (size > max) return undefined;
     // One byte more than its size: a file still growing is left to the copy path.
     const buf = Buffer.allocUnsafe(size + 1);
-    const { bytesRead } = await fh.read(buf, 0, size + 1, 0);
+    const bytesRead = fs.readSync(fd, buf, 0, size + 1, 0);
     return bytesRead > size ? undefined : buf.subarray(0, bytesRead);
   } finally {
-    await fh.close();
+    fs.closeSync(fd);
   }
 }
 
@@ -286,7 +281,7 @@ export class Agent {
   /** Chunk source of the peer server: verified bytes from the store, a partial, or a published file. */
   private async readChunk(req: GetRequest, signal: AbortSignal): Promise<Buffer | undefined> {
     const read = async (file: string) => {
-      if (req.length <= SYNC_READ_MAX_BYTES) return readSync(file, req.offset, req.length);
+      if (req.length <= SYNC_IO_MAX_BYTES) return readSync(file, req.offset, req.length);
       const fh = await fsp.open(file, 'r');
       try {
         const buf = Buffer.allocUnsafe(req.length);
@@ -558,7 +553,7 @@ export class Agent {
     // A small file (most of a build's outputs): its bytes in memory cannot change before they are
     // stored, and it costs an open, a stat, a read and a close instead of the copy, stat, hash
     // job and commit below (each a thread-pool round trip, 20-50 ms per job when a worker is busy).
-    const small = await readIfSmall(file, ADOPT_IN_MEMORY_MAX_BYTES);
+    const small = readIfSmall(file, ADOPT_IN_MEMORY_MAX_BYTES);
     if (small) {
       const desc = describeBytes(small);
       if (desc.size > 0) await this.store.putVerified(small, desc.digest);

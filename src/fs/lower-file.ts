@@ -1,7 +1,9 @@
+import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import type { Agent, ObjectDesc, PeerAddr } from '../agent/index.js';
 import { DftfsError } from '../errors.js';
 import { createLogger } from '../log.js';
+import { SYNC_IO_MAX_BYTES } from '../store/index.js';
 
 const log = createLogger('fuse');
 
@@ -64,6 +66,9 @@ export class AgentObjectSource implements ObjectSource {
     const fetch = () => this.fetch(desc);
     const timeoutMs = this.timeoutMs;
     let fh: fsp.FileHandle | undefined;
+    /** A small object is read synchronously (see SYNC_IO_MAX_BYTES). */
+    const small = desc.size <= SYNC_IO_MAX_BYTES;
+    let fd: number | undefined;
     let fetching: Promise<unknown> | undefined;
     let failed: Error | undefined;
 
@@ -72,6 +77,10 @@ export class AgentObjectSource implements ObjectSource {
       fetching = fetch().then(() => undefined, (err: Error) => { failed = err; });
     };
     const fromStore = async (buf: Buffer, len: number, pos: number) => {
+      if (small) {
+        fd ??= fs.openSync(agent.store.objectPath(desc.digest), 'r');
+        return fs.readSync(fd, buf, 0, len, pos);
+      }
       fh ??= await fsp.open(agent.store.objectPath(desc.digest), 'r');
       return (await fh.read(buf, 0, len, pos)).bytesRead;
     };
@@ -82,7 +91,7 @@ export class AgentObjectSource implements ObjectSource {
         len = Math.min(len, desc.size - pos);
         const deadline = performance.now() + timeoutMs;
         for (;;) {
-          if (fh || agent.store.has(desc.digest)) return fromStore(buf, len, pos);
+          if (fh || fd !== undefined || agent.store.has(desc.digest)) return fromStore(buf, len, pos);
           // A fetch that failed earlier is tried again: a source may have come back since.
           if (!fetching || failed) startFetch();
           const left = deadline - performance.now();
@@ -106,6 +115,8 @@ export class AgentObjectSource implements ObjectSource {
         }
       },
       async close() {
+        if (fd !== undefined) fs.closeSync(fd);
+        fd = undefined;
         await fh?.close();
         fh = undefined;
       },

@@ -249,7 +249,9 @@ export class Driver {
     job.generation = this.publisher.current;
     for (;;) {
       const tp = performance.now();
-      const worker = await this.pickWorker(job);
+      let settle!: (r: JobResult) => void;
+      const settled = new Promise<JobResult>((resolve) => { settle = resolve; });
+      const worker = await this.pickWorker(job, settle);
       log.debug('job', job.id, 'offered to', worker ?? 'nobody', 'in', Math.round(performance.now() - tp), 'ms');
       if (this.interrupted) throw new DftfsError('ERR_DFTFS_CLOSED', `interrupted (${this.interrupted})`);
       if (!worker) {
@@ -258,7 +260,7 @@ export class Driver {
         this.warnedLocal = true;
         return this.runLocal(job.argv, job.env, path.join(this.o.dir, job.cwd));
       }
-      const result = await new Promise<JobResult>((resolve) => this.pending.set(job.id, { job, worker, acceptedMs: performance.now(), resolve }));
+      const result = await settled;
       if (this.interrupted) throw new DftfsError('ERR_DFTFS_CLOSED', `interrupted (${this.interrupted})`);
       if (result.worker === '') {
         this.summary.rerun++;
@@ -269,8 +271,12 @@ export class Driver {
     }
   }
 
-  /** The live worker with a free slot that holds most of the job's input bytes; offers until one takes it. */
-  private async pickWorker(job: Job): Promise<string | undefined> {
+  /**
+   * The live worker with a free slot that holds most of the job's input bytes; offers until one
+   * takes it. The job is pending on a worker from the moment it is offered: the worker's result
+   * can arrive right behind its acceptance (in the same read from NATS).
+   */
+  private async pickWorker(job: Job, resolve: (r: JobResult) => void): Promise<string | undefined> {
     const deadline = this.startedMs + FIRST_WORKER_WAIT_MS;
     const inputs = job.prereqs.map((p) => this.producedOn.get(path.posix.normalize(path.posix.join(job.cwd, p)))).filter((x) => x !== undefined);
     while (!this.interrupted) {
@@ -284,8 +290,14 @@ export class Driver {
       candidates.sort((a, b) => held(b.host) - held(a.host) || (busy.get(a.worker) ?? 0) - (busy.get(b.worker) ?? 0) || Math.random() - 0.5);
       for (const w of candidates) {
         const { bus } = this.agent;
+        const entry: Pending = { job, worker: w.worker, acceptedMs: performance.now(), resolve };
+        this.pending.set(job.id, entry);
         const ans = await bus.request(bus.subject('worker', w.key, 'job'), { job, driver: this.key }, OFFER_TIMEOUT_MS).catch(() => undefined);
-        if (ans?.ok === true) return w.worker;
+        if (ans?.ok === true) {
+          entry.acceptedMs = performance.now();
+          return w.worker;
+        }
+        if (this.pending.get(job.id)?.resolve === resolve) this.pending.delete(job.id);
       }
       if (this.workers.live().length === 0 && performance.now() > deadline) return undefined;
       await this.workers.changed(WATCHDOG_MS);
