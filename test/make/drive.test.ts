@@ -88,6 +88,38 @@ async function singleMakefile(t: TestContext, makefile: (dir: string) => string)
 const drive = (nats: NatsServerHandle, dir: string, cwd: string, make: string[], extra: string[] = []) =>
   runDftfs(['drive', ...hostArgs(nats, 'driver', path.join(dir, 'driver-home')), ...extra, 'make', ...make], { cwd });
 
+interface Offer { id: string; attempt: number; driver: string; target: string }
+
+/**
+ * A test that plays the worker: a real agent (it can serve outputs) that beats as a worker with
+ * `slots`, accepts every job offered and records the offers; the test sends the results itself.
+ */
+async function fakeWorker(t: TestContext, nats: NatsServerHandle, dir: string, slots: number) {
+  const agent = await Agent.start({ home: path.join(dir, 'test-worker'), cluster: 'test', nats: nats.url, hostId: 'test-worker', advertise: '127.0.0.1' });
+  let beating: NodeJS.Timeout | undefined;
+  // The heartbeat stops before the agent closes: a beat on its draining connection would throw.
+  t.after(async () => {
+    clearInterval(beating);
+    await agent.close();
+  });
+  const { bus } = agent;
+  const key = agent.id.replace(/[.*> ]/g, '_');
+  const offers: Offer[] = [];
+  bus.subscribe(bus.subject('worker', key, 'job'), (b, reply) => {
+    const job = b.job as { id: string; attempt: number; target: string };
+    offers.push({ id: job.id, attempt: job.attempt, driver: String(b.driver), target: job.target });
+    reply({ ok: true });
+  });
+  const beat = () => bus.publish(bus.subject('worker', 'status'), { worker: agent.id, key, host: 'test-worker', slots, running: offers.map((o) => o.id), generation: 0 });
+  beat();
+  beating = setInterval(beat, 300);
+  await bus.flush();
+  const send = (o: Offer, outputs: unknown[]) => bus.request(bus.subject('driver', o.driver, 'result'), {
+    id: o.id, attempt: o.attempt, worker: agent.id, host: 'test-worker', addr: agent.addr, status: 0, stdout: '', stderr: '', outputs, reads: [], alone: false, ms: 1,
+  }, 30_000);
+  return { agent, offers, send };
+}
+
 test('a multi-level Makefile with recursive make, built across two workers, gives the same files as a local make', async (t) => {
   const dir = tempDir(t, 'dftfs-drive');
   const nats = await natsFor(t);
@@ -180,45 +212,21 @@ test('results of overlapping jobs on one worker arrive out of order: an older re
   // the driver first; a's older report of the temp file must not put it back into the tree. This
   // test is the worker: a real agent serves the outputs; the driver and make are real.
   const { dir, nats, tree } = await singleMakefile(t, () => 'all: a b\na:\n\ttouch $@\nb:\n\ttouch $@.tmp; mv $@.tmp $@\n');
-  const agent = await Agent.start({ home: path.join(dir, 'test-worker'), cluster: 'test', nats: nats.url, hostId: 'test-worker', advertise: '127.0.0.1' });
-  let beating: NodeJS.Timeout | undefined;
-  // The heartbeat stops before the agent closes: a beat on its draining connection would throw.
-  t.after(async () => {
-    clearInterval(beating);
-    await agent.close();
-  });
-  const { bus } = agent;
-  const key = agent.id.replace(/[.*> ]/g, '_');
-  const offers = new Map<string, { id: string; attempt: number; driver: string }>();
-  bus.subscribe(bus.subject('worker', key, 'job'), (b, reply) => {
-    const job = b.job as { id: string; attempt: number; target: string };
-    offers.set(job.target, { id: job.id, attempt: job.attempt, driver: String(b.driver) });
-    reply({ ok: true });
-  });
-  const beat = () => bus.publish(bus.subject('worker', 'status'), { worker: agent.id, key, host: 'test-worker', slots: 2, running: [...offers.values()].map((o) => o.id), generation: 0 });
-  beat();
-  beating = setInterval(beat, 300);
-  await bus.flush();
-
+  const { agent, offers, send } = await fakeWorker(t, nats, dir, 2);
   const child = spawn(process.execPath, [BIN, 'drive', ...hostArgs(nats, 'driver', path.join(dir, 'driver-home')), 'make', '-j2'], { cwd: tree, stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (b) => { stderr += b; });
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
   t.after(() => { if (child.exitCode === null) child.kill('SIGKILL'); });
-  for (let i = 0; i < 200 && offers.size < 2; i++) await sleep(50);
-  assert.equal(offers.size, 2, `both jobs offered to the test worker: ${stderr}`);
+  for (let i = 0; i < 200 && offers.length < 2; i++) await sleep(50);
+  assert.equal(offers.length, 2, `both jobs offered to the test worker: ${stderr}`);
 
   const put = async (text: string) => {
     const bytes = Buffer.from(text);
     await agent.store.putBytes(bytes);
     return describeBytes(bytes);
   };
-  const result = async (target: string, outputs: unknown[]) => {
-    const o = offers.get(target)!;
-    return bus.request(bus.subject('driver', o.driver, 'result'), {
-      id: o.id, attempt: o.attempt, worker: agent.id, host: 'test-worker', addr: agent.addr, status: 0, stdout: '', stderr: '', outputs, reads: [], alone: false, ms: 1,
-    }, 30_000);
-  };
+  const result = (target: string, outputs: unknown[]) => send(offers.find((o) => o.target === target)!, outputs);
   const reg = async (name: string, seq: number, text: string) => ({ seq, name, type: 'reg', mode: 0o644, mtimeMs: Date.now(), desc: await put(text) });
   assert.equal((await result('b', [{ seq: 12, name: 'b.tmp', type: 'deleted' }, await reg('b', 12, 'b final\n')])).ok, true);
   assert.equal((await result('a', [await reg('a', 5, 'a\n'), await reg('b.tmp', 10, 'b half\n')])).ok, true);
@@ -261,24 +269,7 @@ test('the driver stores an output sent inside a result only if its bytes match i
   // This test is the worker, and holds nothing: the driver can take the output only from the
   // bytes inside the result. The first result carries forged bytes, the second the right ones.
   const { dir, nats, tree } = await singleMakefile(t, () => 'out.txt:\n\techo made > $@\n');
-  const agent = await Agent.start({ home: path.join(dir, 'test-worker'), cluster: 'test', nats: nats.url, hostId: 'test-worker', advertise: '127.0.0.1' });
-  let beating: NodeJS.Timeout | undefined;
-  t.after(async () => {
-    clearInterval(beating);
-    await agent.close();
-  });
-  const { bus } = agent;
-  const key = agent.id.replace(/[.*> ]/g, '_');
-  const offers: Array<{ id: string; attempt: number; driver: string }> = [];
-  bus.subscribe(bus.subject('worker', key, 'job'), (b, reply) => {
-    const job = b.job as { id: string; attempt: number };
-    offers.push({ id: job.id, attempt: job.attempt, driver: String(b.driver) });
-    reply({ ok: true });
-  });
-  const beat = () => bus.publish(bus.subject('worker', 'status'), { worker: agent.id, key, host: 'test-worker', slots: 1, running: offers.map((o) => o.id), generation: 0 });
-  beat();
-  beating = setInterval(beat, 300);
-  await bus.flush();
+  const { agent, offers, send } = await fakeWorker(t, nats, dir, 1);
   const child = spawn(process.execPath, [BIN, 'drive', ...hostArgs(nats, 'driver', path.join(dir, 'driver-home')), 'make'], { cwd: tree, stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (b) => { stderr += b; });
@@ -288,17 +279,14 @@ test('the driver stores an output sent inside a result only if its bytes match i
   const genuine = Buffer.from('genuine output\n');
   const desc = describeBytes(genuine);
   assert.ok(!agent.store.has(desc.digest));
-  const send = (o: { id: string; attempt: number; driver: string }, data: Buffer) => bus.request(bus.subject('driver', o.driver, 'result'), {
-    id: o.id, attempt: o.attempt, worker: agent.id, host: 'test-worker', addr: agent.addr, status: 0, stdout: '', stderr: '', reads: [], alone: false, ms: 1,
-    outputs: [{ seq: 1, name: 'out.txt', type: 'reg', mode: 0o644, mtimeMs: Date.now(), desc, data: data.toString('base64') }],
-  }, 30_000);
+  const output = (data: Buffer) => [{ seq: 1, name: 'out.txt', type: 'reg', mode: 0o644, mtimeMs: Date.now(), desc, data: data.toString('base64') }];
   for (let i = 0; i < 200 && offers.length < 1; i++) await sleep(50);
   assert.equal(offers.length, 1, `the job was offered to the test worker: ${stderr}`);
-  await assert.rejects(send(offers[0]!, Buffer.from('forged output!\n')), /digest/);
+  await assert.rejects(send(offers[0]!, output(Buffer.from('forged output!\n'))), /digest/);
   assert.ok(!fs.existsSync(path.join(tree, 'out.txt')), 'nothing reached the tree');
   for (let i = 0; i < 200 && offers.length < 2; i++) await sleep(50);
   assert.equal(offers[1]?.attempt, 1, 'the job was offered again');
-  assert.equal((await send(offers[1]!, genuine)).ok, true);
+  assert.equal((await send(offers[1]!, output(genuine))).ok, true);
   assert.equal(await exited, 0, stderr);
   assert.equal(fs.readFileSync(path.join(tree, 'out.txt'), 'utf8'), 'genuine output\n');
 });
