@@ -134,7 +134,7 @@ export class Driver {
       return {
         status, jobs: this.summary.jobs, jobsPerWorker: Object.fromEntries(this.summary.perWorker), local: this.summary.local, rerun: this.summary.rerun,
         outputBytes: this.summary.outputBytes, wallMs: performance.now() - this.startedMs, generation: this.publisher.current, undeclared: this.undeclared(), jobMs: this.summary.jobMs,
-        cpuMs: (process.cpuUsage().user + process.cpuUsage().system) / 1000,
+        cpuMs: cpuMs(),
       };
     } finally {
       await this.close();
@@ -444,6 +444,12 @@ export class Driver {
     if (this.runDir) await fsp.rm(this.runDir, { recursive: true, force: true });
     await this.agent?.close();
   }
+}
+
+/** CPU time of this process so far, ms. */
+function cpuMs(): number {
+  const { user, system } = process.cpuUsage();
+  return (user + system) / 1000;
 }
 
 /** A result not taken, in the bus's error shape: the worker's request fails with this message. */
