@@ -9,13 +9,13 @@ export interface Captured {
 }
 
 /**
- * Runs `/bin/sh ARGV` (or another shell) and captures its output (base64, so any bytes survive a
+ * Runs `/bin/sh ARGV` and captures its output (base64, so any bytes survive a
  * JSON message). With `abort`, the command runs in its own process group and aborting sends the
  * whole group SIGTERM (the shell and whatever it started).
  */
-export function runCaptured(argv: string[], opts: { cwd: string; env: NodeJS.ProcessEnv; maxBytes: number; shell?: string; abort?: AbortSignal }): Promise<Captured> {
+export function runCaptured(argv: string[], opts: { cwd: string; env: NodeJS.ProcessEnv; maxBytes: number; abort?: AbortSignal }): Promise<Captured> {
   return new Promise((resolve) => {
-    const child = spawn(opts.shell ?? '/bin/sh', argv, { cwd: opts.cwd, env: opts.env, stdio: ['ignore', 'pipe', 'pipe'], detached: opts.abort !== undefined });
+    const child = spawn('/bin/sh', argv, { cwd: opts.cwd, env: opts.env, stdio: ['ignore', 'pipe', 'pipe'], detached: opts.abort !== undefined });
     const kill = () => {
       try {
         if (child.pid) process.kill(-child.pid, 'SIGTERM');
