@@ -31,6 +31,7 @@ export function ensurePackages(log: (s: string) => void): void {
   const need = new Set<string>();
   for (const [cmd, pkgs] of Object.entries(PACKAGES)) if (!have(cmd)) pkgs.split(' ').forEach((p) => need.add(p));
   if (!fs.existsSync('/usr/include/nfsc/libnfs.h')) need.add('libnfs-dev');
+  if (!fs.existsSync('/usr/include/fuse/fuse.h')) need.add('libfuse-dev');
   if (need.size === 0) return;
   log(`installing Debian packages: ${[...need].join(' ')}`);
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
@@ -40,15 +41,21 @@ export function ensurePackages(log: (s: string) => void): void {
   }
 }
 
-/** Compiles bench/native/nfs-tree.c (the NFS tree client) into WORK_ROOT/bin. */
-export function buildNfsTree(): string {
-  const src = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../../../bench/native/nfs-tree.c');
-  const out = path.join(`${WORK_ROOT}-tools`, 'nfs-tree'); // outlives each cluster's WORK_ROOT
+/** Compiles bench/native/NAME.c into WORK_ROOT-tools (which outlives each cluster's WORK_ROOT). */
+function buildNative(name: string, flags: string[]): string {
+  const src = path.resolve(path.dirname(new URL(import.meta.url).pathname), `../../../bench/native/${name}.c`);
+  const out = path.join(`${WORK_ROOT}-tools`, name);
   fs.mkdirSync(path.dirname(out), { recursive: true });
-  const r = spawnSync('gcc', ['-O2', '-Wall', '-o', out, src, '-lnfs'], { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`building nfs-tree: ${r.stderr}`);
+  const r = spawnSync('gcc', ['-O2', '-Wall', '-o', out, src, ...flags], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`building ${name}: ${r.stderr}`);
   return out;
 }
+
+/** The NFS tree client (bench/native/nfs-tree.c, over libnfs). */
+export const buildNfsTree = () => buildNative('nfs-tree', ['-lnfs']);
+
+/** The libfuse 2 floor for the metadata walk (bench/native/fuse-passthrough.c). */
+export const buildFusePassthrough = () => buildNative('fuse-passthrough', ['-D_FILE_OFFSET_BITS=64', '-I/usr/include/fuse', '-pthread', '-lfuse']);
 
 export const NATS_PORT = 4222;
 export const NATS_MONITOR_PORT = 8222;

@@ -6,6 +6,11 @@
  * - NFS: nfs-ganesha on host 0; `nfs-tree walk` (libnfs) on each worker reads every directory
  *   with the attributes READDIR returns, like a kernel client's READDIRPLUS: no GETATTR per entry.
  *
+ * - libfuse 2 floor: bench/native/fuse-passthrough.c on each worker, over the origin's tree (all
+ *   hosts share this machine's disk): a C filesystem doing one lstat per getattr, multi-threaded (as fuse-native
+ *   runs libfuse) and single-threaded (-s). What any libfuse 2 filesystem pays per entry here, since
+ *   libfuse 2 has no READDIRPLUS: one LOOKUP round trip per name.
+ *
  * Target (issue 4): the dftfs walk ≤ 0.1× the NFS walk.
  */
 import path from 'node:path';
@@ -13,13 +18,23 @@ import type { ScenarioOptions } from '../run.js';
 import { Cluster, HOST_DIR, type SimHost } from '../lib/cluster.js';
 import { comparisonTable, lineChartSvg, machine, markdownTable, seriesByWorkers, writeResult, type SystemRun } from '../lib/report.js';
 import { timed } from '../lib/measure.js';
-import { buildNfsTree, dftfs, dftfsEnv, ensurePackages, startGanesha, startNats } from '../lib/systems.js';
+import { buildFusePassthrough, buildNfsTree, dftfs, dftfsEnv, ensurePackages, startGanesha, startNats } from '../lib/systems.js';
 import { smallFilesShape, writeTree } from '../lib/trees.js';
 
 const log = (s: string) => process.stderr.write(`${s}\n`);
 
 
-async function runAt(nWorkers: number, files: number, rate: string, nfsTree: string): Promise<SystemRun[]> {
+/** Every worker walks MOUNT at once (find + stat of every entry); seconds of the last one. */
+async function walkAll(workers: SimHost[], mnt: string, entries: number, label: string): Promise<number> {
+  const [s] = await timed(() => Promise.all(workers.map(async (w) => {
+    const r = await w.exec(['sh', '-c', `find ${mnt}/ -mindepth 1 -printf '%s %m %T@\\n' | wc -l`]);
+    if (Number(r.stdout.trim()) !== entries) throw new Error(`${label}: ${w.name} saw ${r.stdout.trim()} entries, want ${entries}`);
+  })));
+  log(`  ${label}: ${s.toFixed(2)} s`);
+  return s;
+}
+
+async function runAt(nWorkers: number, files: number, rate: string, nfsTree: string, passthrough: string): Promise<SystemRun[]> {
   const c = await Cluster.create({ hosts: nWorkers + 1, rate });
   const runs: SystemRun[] = [];
   const entries = files + Math.ceil(files / 100);
@@ -35,12 +50,18 @@ async function runAt(nWorkers: number, files: number, rate: string, nfsTree: str
       await w.exec(['mkdir', '-p', mnt]);
       await w.start(dftfs('mount', mnt, '--read-only'), /^mounted /m, { env: dftfsEnv(c, w) });
     }));
-    const [s] = await timed(() => Promise.all(workers.map(async (w) => {
-      const r = await w.exec(['sh', '-c', `find ${mnt}/ -mindepth 1 -printf '%s %m %T@\\n' | wc -l`]);
-      if (Number(r.stdout.trim()) !== entries) throw new Error(`dftfs: ${w.name} saw ${r.stdout.trim()} entries, want ${entries}`);
-    })));
-    runs.push({ system: 'dftfs', workers: nWorkers, seconds: s });
-    log(`  dftfs: ${s.toFixed(2)} s`);
+    runs.push({ system: 'dftfs', workers: nWorkers, seconds: await walkAll(workers, mnt, entries, 'dftfs') });
+
+    // The libfuse 2 floor, over the origin's tree as the harness sees it (every host shares the machine's disk).
+    const fpMnt = path.join(HOST_DIR, 'fp');
+    for (const [system, extra] of [['libfuse2-c', []], ['libfuse2-c-single', ['-s']]] as const) {
+      const fps = await Promise.all(workers.map(async (w) => {
+        await w.exec(['mkdir', '-p', fpMnt]);
+        return w.start([passthrough, origin.path('src'), fpMnt, ...extra], /^mounted/m);
+      }));
+      runs.push({ system, workers: nWorkers, seconds: await walkAll(workers, fpMnt, entries, system) });
+      await Promise.all(fps.map((p) => new Promise<void>((resolve) => { p.once('exit', () => resolve()); p.kill('SIGTERM'); })));
+    }
 
     const url = await startGanesha(c, src);
     const [n] = await timed(() => Promise.all(workers.map(async (w) => {
@@ -62,16 +83,20 @@ export async function run(opts: ScenarioOptions): Promise<void> {
   const name = opts.args.str('name', 'metadata-walk');
   ensurePackages(log);
   const nfsTree = buildNfsTree();
+  const passthrough = buildFusePassthrough();
   const runs: SystemRun[] = [];
   for (const n of counts) {
     log(`metadata walk of ${files} files on ${n} workers at ${rate}`);
-    runs.push(...await runAt(n, files, rate, nfsTree));
+    runs.push(...await runAt(n, files, rate, nfsTree, passthrough));
   }
   const table = comparisonTable(runs, () => undefined);
   const md = `# Metadata walk of a ${files}-file tree (simulated cluster, ${rate} per link)\n\nMachine: ${machine()}\n\n` +
     `One run per cell; every worker walks at once, the time is the last worker's. dftfs: \`find\` with a stat of every entry on a ` +
     `\`dftfs mount\` already at the tree's generation (cold kernel caches). NFS: nfs-ganesha (NFSv4) walked with nfs-tree (libnfs), ` +
-    `which uses the attributes READDIR returns (no GETATTR per entry, the kindest case for NFS). Target: dftfs ≤ 0.1× NFS, ` +
+    `which uses the attributes READDIR returns (no GETATTR per entry, the kindest case for NFS). ` +
+    `libfuse2-c: the floor of any libfuse 2 filesystem here, bench/native/fuse-passthrough.c (C, one lstat per getattr, over ` +
+    `the origin's tree on this machine's disk), multi-threaded as fuse-native runs libfuse, and single-threaded (-single); libfuse 2 has no ` +
+    `READDIRPLUS, so every walk through it pays one LOOKUP round trip per name. Target: dftfs ≤ 0.1× NFS, ` +
     `i.e. "time / dftfs time" of nfs ≥ 10.\n\n${markdownTable(table)}\n`;
   const svg = lineChartSvg(`Metadata walk of ${files} files`, 'workers walking at once', 'seconds', seriesByWorkers(runs));
   writeResult(name, md, { machine: machine(), files, entries: files + Math.ceil(files / 100), rate, runs }, svg);
