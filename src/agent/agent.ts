@@ -115,6 +115,15 @@ export function describeBytes(bytes: Uint8Array): ObjectDesc {
   return { digest: chunks.length === 1 ? chunks[0]!.chunkDigest : digestBytes(bytes), size: bytes.length, chunks };
 }
 
+/** The descriptor of a regular file, hashed in `pool`, for `Agent.publishFile`. */
+export async function hashFileForPublish(file: string, pool: HashPool): Promise<ObjectDesc> {
+  const st = await fsp.stat(file).catch(() => undefined);
+  if (!st) throw new DftfsError('ERR_DFTFS_NOT_FOUND', `${file}: no such file`);
+  if (!st.isFile()) throw new DftfsError('ERR_DFTFS_NOT_FOUND', `${file}: not a regular file`);
+  const { digest, chunks } = await hashFile(pool, path.resolve(file), st.size);
+  return { digest, size: st.size, chunks };
+}
+
 /** Outputs at most this big are adopted through memory: one read, hashed on the event loop (~0.2 ms). */
 const ADOPT_IN_MEMORY_MAX_BYTES = 256 * 1024;
 
@@ -532,14 +541,14 @@ export class Agent {
     return this.partials.get(digest);
   }
 
-  /** Publishes one file (served from where it is, verified on every read) and returns its descriptor. */
-  async publishFile(file: string, pool: HashPool): Promise<ObjectDesc> {
+  /**
+   * Publishes one file (served from where it is, verified on every read) and returns its
+   * descriptor. `hashed` is the file's hashing already under way (`hashFileForPublish`, which needs
+   * no agent: `dftfs bcast` hashes while its agent starts).
+   */
+  async publishFile(file: string, pool: HashPool, hashed = hashFileForPublish(file, pool)): Promise<ObjectDesc> {
+    const desc = await hashed;
     const abs = path.resolve(file);
-    const st = await fsp.stat(abs).catch(() => undefined);
-    if (!st) throw new DftfsError('ERR_DFTFS_NOT_FOUND', `${file}: no such file`);
-    if (!st.isFile()) throw new DftfsError('ERR_DFTFS_NOT_FOUND', `${file}: not a regular file`);
-    const { digest, chunks } = await hashFile(pool, abs, st.size);
-    const desc: ObjectDesc = { digest, size: st.size, chunks };
     this.published.set(desc.digest, { root: path.dirname(abs), entry: { name: path.basename(abs), ...desc } });
     return desc;
   }

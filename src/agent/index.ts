@@ -1,4 +1,4 @@
-export { Agent, describeBytes, type AgentOptions, type BatchSummary, type FetchResult } from './agent.js';
+export { Agent, describeBytes, hashFileForPublish, type AgentOptions, type BatchSummary, type FetchResult } from './agent.js';
 export { parseDesc, descOf, type ObjectDesc } from './object-desc.js';
 export { type PeerAddr, parsePeerAddr } from './peer-addr.js';
 export { readStatuses, type AgentStatus } from './status-board.js';

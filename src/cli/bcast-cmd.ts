@@ -1,5 +1,5 @@
 import { defineCommand } from 'citty';
-import type { PeerAddr } from '../agent/index.js';
+import { hashFileForPublish, type PeerAddr } from '../agent/index.js';
 import { DftfsError, usageError } from '../errors.js';
 import { HashPool } from '../hash/index.js';
 import type { CliContext } from './context.js';
@@ -43,17 +43,24 @@ export const createBcastCommand = (ctx: CliContext) => defineCommand({
   async run({ args }) {
     if (!args.all && !args.to) throw usageError('say where to send: --to HOST,… or --all');
     const out = createReporter(ctx.io, { quiet: args.quiet || args.json });
-    const agent = await startAgent(args, ctx, { origin: true });
+    // The file is hashed while the agent starts (connects to NATS, opens its peer server): ~50 ms
+    // of 0.3 s for 200 MiB here. A failed start drops the hashing.
     const pool = new HashPool();
+    const hashing = hashFileForPublish(args.file, pool);
+    hashing.catch(() => undefined);
+    const agent = await startAgent(args, ctx, { origin: true }).catch(async (err: unknown) => {
+      await pool.close();
+      throw err;
+    });
     try {
       const wanted = args.to ? new Set(args.to.split(',').map((s) => s.trim()).filter(Boolean)) : undefined;
       const named = (as: PeerAddr[]) => [...wanted!].every((w) => as.some((a) => a.host === w || a.agent === w));
-      // Receivers are found while the file is hashed: both take a good part of a second.
+      // Receivers are found while the hashing finishes.
       // Phases are timed from the process's start, for --json.
       const at = () => performance.now() / 1000;
       const phases = { agentReady: at(), hashed: 0, found: 0, sent: 0 };
       const [desc, everyone] = await Promise.all([
-        agent.publishFile(args.file, pool).finally(() => { phases.hashed = at(); return pool.close(); }),
+        agent.publishFile(args.file, pool, hashing).finally(() => { phases.hashed = at(); return pool.close(); }),
         agent.listAgents(wanted ? named : undefined).then((as) => { phases.found = at(); return as.filter((a) => a.agent !== agent.id); }),
       ]);
       const receivers = wanted ? everyone.filter((a) => wanted.has(a.host) || wanted.has(a.agent)) : everyone;
