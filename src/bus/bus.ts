@@ -164,8 +164,11 @@ export class Bus {
         return;
       }
       const drained = this.nc.drain().catch(() => undefined);
-      const timedOut = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), CLOSE_DRAIN_MS).unref());
-      if ((await Promise.race([drained, timedOut])) === 'timeout') await this.nc.close().catch(() => undefined);
+      const timedOut = new Promise<void>((r) => setTimeout(r, CLOSE_DRAIN_MS).unref());
+      await Promise.race([drained, timedOut]);
+      // A drain that timed out or failed (nats-server went away meanwhile) leaves the connection
+      // open, and nats.js would try to reconnect to it forever, keeping the process alive.
+      if (!this.nc.isClosed()) await this.nc.close().catch(() => undefined);
     })();
     return this.closing;
   }
