@@ -10,7 +10,7 @@ import { DftfsError } from '../errors.js';
 import type { IndexResult, StateRecord } from '../indexer/index.js';
 import { createLogger } from '../log.js';
 import { fetchOutputs, writeOutputs } from './apply-outputs.js';
-import { parseJobResult, type Job, type JobResult, type Output } from './job.js';
+import { parseJobResult, parseResultRef, type Job, type JobResult, type Output, type ResultRef } from './job.js';
 import { runCaptured, type Captured } from './run-captured.js';
 import { MAKE_EVALS, writeShim } from './shim.js';
 import { WorkerRegistry } from './worker-registry.js';
@@ -305,18 +305,34 @@ export class Driver {
     return undefined;
   }
 
-  private async onResult(raw: Record<string, unknown>): Promise<Record<string, unknown>> {
-    let result: JobResult;
+  /** A result sent by reference (see RESULT_MESSAGE_MAX_BYTES): fetched from its worker, verified by digest, checked like any other. */
+  private async fetchResult(m: ResultRef): Promise<JobResult> {
+    await this.agent.fetch(m.ref, m.addr ? { hints: [m.addr], hintsFirst: true } : {});
+    const text = await fsp.readFile(this.agent.store.objectPath(m.ref.digest), 'utf8');
+    let raw: unknown;
     try {
-      result = parseJobResult(raw);
+      raw = JSON.parse(text);
+    } catch {
+      throw new DftfsError('ERR_DFTFS_PROTOCOL', `malformed job message: the result of ${m.id} is not JSON`);
+    }
+    const r = parseJobResult(raw);
+    if (r.id !== m.id || r.attempt !== m.attempt || r.worker !== m.worker) throw new DftfsError('ERR_DFTFS_PROTOCOL', `malformed job message: the object sent for ${m.id} holds another result`);
+    return r;
+  }
+
+  private async onResult(raw: Record<string, unknown>): Promise<Record<string, unknown>> {
+    let message: JobResult | ResultRef;
+    try {
+      message = raw.ref === undefined ? parseJobResult(raw) : parseResultRef(raw);
     } catch (err) {
       return refusal(err);
     }
-    const p = this.pending.get(result.id);
-    if (!p || p.landing || p.job.attempt !== result.attempt || p.worker !== result.worker) return { ok: false, stale: true };
+    const p = this.pending.get(message.id);
+    if (!p || p.landing || p.job.attempt !== message.attempt || p.worker !== message.worker) return { ok: false, stale: true };
     p.landing = true;
     const tr = performance.now();
     try {
+      const result = 'ref' in message ? await this.fetchResult(message) : message;
       await fetchOutputs(this.agent, result.outputs.filter((o) => this.isNewest(o, result.worker)), result.addr);
       // Results are kept for the end-of-build report: not the output bytes that came inside them.
       for (const o of result.outputs) if (o.type === 'reg') delete o.data;
@@ -343,10 +359,11 @@ export class Driver {
       p.resolve(result);
       return { ok: true, generation };
     } catch (err) {
-      // The outputs could not be brought home (the worker vanished meanwhile): run the job again.
-      log.debug('outputs of', result.id, 'failed:', (err as Error).message);
-      this.pending.delete(result.id);
-      p.resolve({ ...result, worker: '' });
+      // The result or its outputs could not be brought home (the worker vanished meanwhile, or
+      // sent what does not check out): run the job again.
+      log.debug('result of', message.id, 'failed:', (err as Error).message);
+      this.pending.delete(message.id);
+      p.resolve(noResult(message.id, message.attempt));
       return refusal(err);
     }
   }

@@ -69,6 +69,34 @@ export function parseJob(raw: unknown): Job {
   return { id: j.id, attempt: j.attempt, cwd: name(j.cwd, 'cwd'), argv: j.argv, env: j.env as Record<string, string>, target: j.target, prereqs: j.prereqs, generation: j.generation };
 }
 
+/**
+ * A result at most this big (as JSON) travels in its NATS message. A bigger one (many outputs,
+ * long output, a long list of reads) is stored as an object in the worker's host store, and its
+ * message carries only a reference (`ResultRef`) that the driver fetches over the data plane,
+ * verified by digest: NATS refuses a message over its max_payload (1 MiB by default).
+ */
+export const RESULT_MESSAGE_MAX_BYTES = 256 * 1024;
+/** A result object above this size is refused. */
+export const RESULT_OBJECT_MAX_BYTES = 64 * 1024 * 1024;
+
+/** The message of a result sent by reference: which attempt of which job, from whom, and the object holding it. */
+export interface ResultRef {
+  id: string;
+  attempt: number;
+  worker: string;
+  addr?: PeerAddr;
+  ref: ObjectDesc;
+}
+
+export function parseResultRef(raw: unknown): ResultRef {
+  const r = raw as Record<string, unknown>;
+  if (!r || typeof r !== 'object') throw bad('not an object');
+  if (!isStr(r.id) || !isInt(r.attempt) || !isStr(r.worker)) throw bad('result fields');
+  const ref = parseDesc(r.ref);
+  if (ref.size > RESULT_OBJECT_MAX_BYTES) throw bad(`a result of ${ref.size} bytes`);
+  return { id: r.id, attempt: r.attempt, worker: r.worker, addr: parsePeerAddr(r.addr), ref };
+}
+
 /** Checks a result from a worker: every output name stays inside the tree. */
 export function parseJobResult(raw: unknown): JobResult {
   const r = raw as Record<string, unknown>;

@@ -2,11 +2,11 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { descOf } from '../agent/index.js';
+import { descOf, describeBytes } from '../agent/index.js';
 import type { TreeMount } from '../fs/index.js';
 import { HashPool } from '../hash/index.js';
 import { createLogger } from '../log.js';
-import { parseJob, type Job, type JobResult, type Output } from './job.js';
+import { parseJob, RESULT_MESSAGE_MAX_BYTES, type Job, type JobResult, type Output, type ResultRef } from './job.js';
 import type { Captured } from './run-captured.js';
 import { Spawner } from './spawner.js';
 
@@ -16,12 +16,11 @@ const log = createLogger('make');
 export const HEARTBEAT_MS = 1000;
 /** A job waits this long for the driver's TOC generation that holds its inputs. */
 const GENERATION_WAIT_MS = 30_000;
-/** Job output kept per stream: results travel in one NATS message (1 MiB by default). */
+/** Job output kept per stream (like a terminal's scrollback, not a log). */
 const MAX_OUTPUT_BYTES = 256 * 1024;
 /**
  * Output files up to this size travel inside the result, up to INLINE_BUDGET_BYTES of them per
- * result (base64 beside up to 2 × MAX_OUTPUT_BYTES of job output, under NATS's 1 MiB default):
- * the driver then stores them without a round trip to this worker's data plane.
+ * result: the driver then stores them without a round trip to this worker's data plane.
  */
 const INLINE_MAX_BYTES = 64 * 1024;
 const INLINE_BUDGET_BYTES = 128 * 1024;
@@ -149,7 +148,7 @@ export class Worker {
     this.jobsRun++;
     const { bus } = this.mount.agent;
     try {
-      const ack = await bus.request(bus.subject('driver', driver, 'result'), result, RESULT_TIMEOUT_MS);
+      const ack = await bus.request(bus.subject('driver', driver, 'result'), await this.message(result), RESULT_TIMEOUT_MS);
       // The driver holds the outputs now: once this view has its generation, drop the upper
       // copies so later versions from other workers show through.
       log.debug('job', job.id, 'result acknowledged at', Math.round(performance.now() - started), 'ms');
@@ -160,6 +159,16 @@ export class Worker {
       this.reporting.delete(job.id);
     }
     this.beat();
+  }
+
+  /** The result itself, or when bigger than a NATS message should be, a reference to it stored in this host's store. */
+  private async message(result: JobResult): Promise<JobResult | ResultRef> {
+    const body = Buffer.from(JSON.stringify(result));
+    if (body.length <= RESULT_MESSAGE_MAX_BYTES) return result;
+    const ref = describeBytes(body);
+    await this.mount.agent.storeBytes(ref, body);
+    log.debug('job', result.id, 'result of', String(body.length), 'bytes sent by reference');
+    return { id: result.id, attempt: result.attempt, worker: result.worker, addr: result.addr, ref };
   }
 
   private exec(job: Job): Promise<Captured> {

@@ -88,6 +88,16 @@ async function singleMakefile(t: TestContext, makefile: (dir: string) => string)
 const drive = (nats: NatsServerHandle, dir: string, cwd: string, make: string[], extra: string[] = []) =>
   runDftfs(['drive', ...hostArgs(nats, 'driver', path.join(dir, 'driver-home')), ...extra, 'make', ...make], { cwd });
 
+/** `dftfs drive make ARGS` started in the background (SIGKILLed after the test); `stderr()` is what it printed so far. */
+function driveInBackground(t: TestContext, nats: NatsServerHandle, dir: string, tree: string, make: string[] = []) {
+  const child = spawn(process.execPath, [BIN, 'drive', ...hostArgs(nats, 'driver', path.join(dir, 'driver-home')), 'make', ...make], { cwd: tree, stdio: ['ignore', 'pipe', 'pipe'] });
+  let text = '';
+  child.stderr.on('data', (b) => { text += b; });
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  t.after(() => { if (child.exitCode === null) child.kill('SIGKILL'); });
+  return { child, exited, stderr: () => text };
+}
+
 interface Offer { id: string; attempt: number; driver: string; target: string }
 
 /**
@@ -213,13 +223,9 @@ test('results of overlapping jobs on one worker arrive out of order: an older re
   // test is the worker: a real agent serves the outputs; the driver and make are real.
   const { dir, nats, tree } = await singleMakefile(t, () => 'all: a b\na:\n\ttouch $@\nb:\n\ttouch $@.tmp; mv $@.tmp $@\n');
   const { agent, offers, send } = await fakeWorker(t, nats, dir, 2);
-  const child = spawn(process.execPath, [BIN, 'drive', ...hostArgs(nats, 'driver', path.join(dir, 'driver-home')), 'make', '-j2'], { cwd: tree, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stderr = '';
-  child.stderr.on('data', (b) => { stderr += b; });
-  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-  t.after(() => { if (child.exitCode === null) child.kill('SIGKILL'); });
+  const { exited, stderr } = driveInBackground(t, nats, dir, tree, ['-j2']);
   for (let i = 0; i < 200 && offers.length < 2; i++) await sleep(50);
-  assert.equal(offers.length, 2, `both jobs offered to the test worker: ${stderr}`);
+  assert.equal(offers.length, 2, `both jobs offered to the test worker: ${stderr()}`);
 
   const put = async (text: string) => {
     const bytes = Buffer.from(text);
@@ -230,7 +236,7 @@ test('results of overlapping jobs on one worker arrive out of order: an older re
   const reg = async (name: string, seq: number, text: string) => ({ seq, name, type: 'reg', mode: 0o644, mtimeMs: Date.now(), desc: await put(text) });
   assert.equal((await result('b', [{ seq: 12, name: 'b.tmp', type: 'deleted' }, await reg('b', 12, 'b final\n')])).ok, true);
   assert.equal((await result('a', [await reg('a', 5, 'a\n'), await reg('b.tmp', 10, 'b half\n')])).ok, true);
-  assert.equal(await exited, 0, stderr);
+  assert.equal(await exited, 0, stderr());
   assert.deepEqual(fs.readdirSync(tree).sort(), ['Makefile', 'a', 'b'], 'the temp file b already deleted stays deleted');
   assert.equal(fs.readFileSync(path.join(tree, 'b'), 'utf8'), 'b final\n');
   assert.equal(fs.readFileSync(path.join(tree, 'a'), 'utf8'), 'a\n');
@@ -265,40 +271,73 @@ test('a worker sends a small output inside its result, a large one by reference'
   assert.equal(big.desc.size, 100_000);
 });
 
+test('a result bigger than a NATS message (1,500 outputs, 2 × 256 KiB of output) comes home by reference', { timeout: 180_000 }, async (t) => {
+  // Each output's entry in the result is ~480 bytes here (a 200-character name, digests, its byte
+  // inline); with the two streams in base64 the result is ~1.4 MB, over NATS's 1 MiB max_payload.
+  const recipe = "@mkdir -p out && for i in $$(seq 1 1500); do printf x > out/$$(printf '%0200d' $$i); done && " +
+    "head -c 262144 /dev/zero | tr '\\0' o && head -c 262144 /dev/zero | tr '\\0' e >&2";
+  const { dir, nats, tree } = await singleMakefile(t, () => `all:\n\t${recipe}\n`);
+  await workers(t, nats, dir, 1, 1);
+  const r = await drive(nats, dir, tree, [], ['--no-local']);
+  assert.equal(r.code, 0, r.stderr.slice(-2000));
+  assert.equal(r.stdout, 'o'.repeat(262_144), "the recipe's stdout reaches make's whole");
+  assert.ok(r.stderr.includes('e'.repeat(262_144)), "and its stderr");
+  const out = fs.readdirSync(path.join(tree, 'out'));
+  assert.equal(out.length, 1500, 'every output is on the driver');
+  assert.equal(fs.readFileSync(path.join(tree, 'out', '7'.padStart(200, '0')), 'utf8'), 'x');
+});
+
+test('a result sent by reference is taken only if the object holds that job\'s result; else the job runs again', async (t) => {
+  const { dir, nats, tree } = await singleMakefile(t, () => 'out.txt:\n\techo made > $@\n');
+  const { agent, offers } = await fakeWorker(t, nats, dir, 1);
+  const { exited, stderr } = driveInBackground(t, nats, dir, tree);
+
+  const data = Buffer.from('by reference\n');
+  const outputs = [{ seq: 1, name: 'out.txt', type: 'reg', mode: 0o644, mtimeMs: Date.now(), desc: describeBytes(data), data: data.toString('base64') }];
+  /** Stores `result` as an object of the test worker and sends a reference to it for `o`. */
+  const sendRef = async (o: Offer, result: Record<string, unknown>) => {
+    const body = Buffer.from(JSON.stringify({ worker: agent.id, host: 'test-worker', addr: agent.addr, status: 0, stdout: '', stderr: '', outputs, reads: [], alone: false, ms: 1, ...result }));
+    const ref = describeBytes(body);
+    await agent.storeBytes(ref, body);
+    return agent.bus.request(agent.bus.subject('driver', o.driver, 'result'), { id: o.id, attempt: o.attempt, worker: agent.id, addr: agent.addr, ref }, 30_000);
+  };
+  for (let i = 0; i < 200 && offers.length < 1; i++) await sleep(50);
+  assert.equal(offers.length, 1, `the job was offered to the test worker: ${stderr()}`);
+  await assert.rejects(sendRef(offers[0]!, { id: 'another-job', attempt: 0 }), /holds another result/);
+  assert.ok(!fs.existsSync(path.join(tree, 'out.txt')), 'nothing reached the tree');
+  for (let i = 0; i < 200 && offers.length < 2; i++) await sleep(50);
+  assert.equal(offers[1]?.attempt, 1, 'the job was offered again');
+  assert.equal((await sendRef(offers[1]!, { id: offers[1]!.id, attempt: 1 })).ok, true);
+  assert.equal(await exited, 0, stderr());
+  assert.equal(fs.readFileSync(path.join(tree, 'out.txt'), 'utf8'), 'by reference\n');
+});
+
 test('the driver stores an output sent inside a result only if its bytes match its digest; else the job runs again', async (t) => {
   // This test is the worker, and holds nothing: the driver can take the output only from the
   // bytes inside the result. The first result carries forged bytes, the second the right ones.
   const { dir, nats, tree } = await singleMakefile(t, () => 'out.txt:\n\techo made > $@\n');
   const { agent, offers, send } = await fakeWorker(t, nats, dir, 1);
-  const child = spawn(process.execPath, [BIN, 'drive', ...hostArgs(nats, 'driver', path.join(dir, 'driver-home')), 'make'], { cwd: tree, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stderr = '';
-  child.stderr.on('data', (b) => { stderr += b; });
-  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-  t.after(() => { if (child.exitCode === null) child.kill('SIGKILL'); });
+  const { exited, stderr } = driveInBackground(t, nats, dir, tree);
 
   const genuine = Buffer.from('genuine output\n');
   const desc = describeBytes(genuine);
   assert.ok(!agent.store.has(desc.digest));
   const output = (data: Buffer) => [{ seq: 1, name: 'out.txt', type: 'reg', mode: 0o644, mtimeMs: Date.now(), desc, data: data.toString('base64') }];
   for (let i = 0; i < 200 && offers.length < 1; i++) await sleep(50);
-  assert.equal(offers.length, 1, `the job was offered to the test worker: ${stderr}`);
+  assert.equal(offers.length, 1, `the job was offered to the test worker: ${stderr()}`);
   await assert.rejects(send(offers[0]!, output(Buffer.from('forged output!\n'))), /digest/);
   assert.ok(!fs.existsSync(path.join(tree, 'out.txt')), 'nothing reached the tree');
   for (let i = 0; i < 200 && offers.length < 2; i++) await sleep(50);
   assert.equal(offers[1]?.attempt, 1, 'the job was offered again');
   assert.equal((await send(offers[1]!, output(genuine))).ok, true);
-  assert.equal(await exited, 0, stderr);
+  assert.equal(await exited, 0, stderr());
   assert.equal(fs.readFileSync(path.join(tree, 'out.txt'), 'utf8'), 'genuine output\n');
 });
 
 test('SIGTERM to dftfs drive stops make and its waiting shims (exit 143); SIGTERM to a worker ends its running jobs', async (t) => {
   const { dir, nats, tree } = await singleMakefile(t, () => 'all: a b\na:\n\tsleep 60; touch $@\nb:\n\tsleep 60; touch $@\n');
   const [worker] = await workers(t, nats, dir, 1, 2);
-  const child = spawn(process.execPath, [BIN, 'drive', ...hostArgs(nats, 'driver', path.join(dir, 'driver-home')), 'make', '-j2'], { cwd: tree, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stderr = '';
-  child.stderr.on('data', (b) => { stderr += b; });
-  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-  t.after(() => { if (child.exitCode === null) child.kill('SIGKILL'); });
+  const { child, exited, stderr } = driveInBackground(t, nats, dir, tree, ['-j2']);
   const childrenOf = (pid: number | undefined) => spawnSync('pgrep', ['-P', String(pid)]).stdout.toString().split('\n').filter(Boolean).map(Number);
   let make: number | undefined;
   let shims: number[] = [];
@@ -315,8 +354,8 @@ test('SIGTERM to dftfs drive stops make and its waiting shims (exit 143); SIGTER
   assert.equal(jobs.length, 2, 'the worker runs both jobs');
   child.kill('SIGTERM');
   const code = await Promise.race([exited, sleep(15_000).then(() => 'hung')]);
-  assert.equal(code, 143, stderr);
-  assert.match(stderr, /SIGTERM: stopping make/);
+  assert.equal(code, 143, stderr());
+  assert.match(stderr(), /SIGTERM: stopping make/);
   for (const pid of [make!, ...shims]) assert.ok(!fs.existsSync(`/proc/${pid}`), `driver-side process ${pid} is gone`);
   assert.ok(!fs.existsSync(path.join(tree, 'a')) && !fs.existsSync(path.join(tree, 'b')), 'no target counts as made');
   const groups = jobs.map((pid) => spawnSync('pgrep', ['-g', String(pid)]).stdout.toString().split('\n').filter(Boolean).map(Number)).flat();
