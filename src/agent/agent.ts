@@ -115,12 +115,15 @@ export function describeBytes(bytes: Uint8Array): ObjectDesc {
   return { digest: chunks.length === 1 ? chunks[0]!.chunkDigest : digestBytes(bytes), size: bytes.length, chunks };
 }
 
-/** The descriptor of a regular file, hashed in `pool`, for `Agent.publishFile`. */
-export async function hashFileForPublish(file: string, pool: HashPool): Promise<ObjectDesc> {
+/**
+ * The descriptor of a regular file, hashed in `pool`, for `Agent.publishFile`. `chunkBytes` sets
+ * the chunk grid (at most MAX_CHUNK_BYTES); the digest is the file's whatever the grid.
+ */
+export async function hashFileForPublish(file: string, pool: HashPool, chunkBytes = MAX_CHUNK_BYTES): Promise<ObjectDesc> {
   const st = await fsp.stat(file).catch(() => undefined);
   if (!st) throw new DftfsError('ERR_DFTFS_NOT_FOUND', `${file}: no such file`);
   if (!st.isFile()) throw new DftfsError('ERR_DFTFS_NOT_FOUND', `${file}: not a regular file`);
-  const { digest, chunks } = await hashFile(pool, path.resolve(file), st.size);
+  const { digest, chunks } = await hashFile(pool, path.resolve(file), st.size, chunkBytes);
   return { digest, size: st.size, chunks };
 }
 

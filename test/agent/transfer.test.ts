@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import { Agent } from '../../src/agent/index.js';
 import { Bus } from '../../src/bus/index.js';
 import { digestBytes } from '../../src/hash/index.js';
+import { bcastChunkBytes } from '../../src/cli/bcast-cmd.js';
 import { PeerServer } from '../../src/net/index.js';
 import { natsFor, startDftfs, hostArgs } from '../cluster-helpers.js';
 import { b3sum, pseudoRandom, runDftfs, tempDir } from '../helpers.js';
@@ -99,6 +100,14 @@ test('get of a directory: the tree arrives whole (contents, modes, times, links)
   assert.equal(fs.readdirSync(path.join(dir, 'sub')).filter((n) => n.includes('.dftfs-')).length, 0, 'no temp file left');
 });
 
+test('bcastChunkBytes: 1 MiB chunks, coarser only to keep the order under 4,096 chunks', () => {
+  assert.equal(bcastChunkBytes(13 * MiB), MiB);
+  assert.equal(bcastChunkBytes(4096 * MiB), MiB);
+  assert.equal(bcastChunkBytes(4096 * MiB + 1), 2 * MiB);
+  assert.equal(bcastChunkBytes(12 * 1024 * MiB), 4 * MiB);
+  assert.equal(bcastChunkBytes(100 * 1024 * MiB), 4 * MiB, 'never beyond the TOC\'s 4 MiB');
+});
+
 test('bcast: every agent gets the file; agents sharing a host store download it once', async (t) => {
   const dir = tempDir(t);
   const file = path.join(dir, 'payload');
@@ -109,7 +118,8 @@ test('bcast: every agent gets the file; agents sharing a host store download it 
   const b1 = await startDftfs(t, ['agent', ...hostArgs(nats, 'hB', path.join(dir, 'hB'))]);
   const r = await runDftfs(['bcast', file, '--all', '--json', ...hostArgs(nats, 'h0', path.join(dir, 'h0'))]);
   assert.equal(r.code, 0, r.stderr);
-  const res = JSON.parse(r.stdout) as { digest: string; receivers: Array<{ agent: string; how: string; ok: boolean }> };
+  const res = JSON.parse(r.stdout) as { digest: string; chunks: number; receivers: Array<{ agent: string; how: string; ok: boolean }> };
+  assert.equal(res.chunks, 13, 'a bcast cuts the file into 1 MiB chunks (short chain hops)');
   const how = new Map(res.receivers.map((x) => [x.agent, x.how]));
   assert.equal(how.size, 3);
   const hostA = [how.get(a1.agent), how.get(a2.agent)];
