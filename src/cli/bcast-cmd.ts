@@ -2,7 +2,7 @@ import fsp from 'node:fs/promises';
 import { defineCommand } from 'citty';
 import { hashFileForPublish, type PeerAddr } from '../agent/index.js';
 import { DftfsError, usageError } from '../errors.js';
-import { HashPool } from '../hash/index.js';
+import { HashPool, INLINE_HASH_BYTES } from '../hash/index.js';
 import { MAX_CHUNK_BYTES } from '../toc/index.js';
 import type { CliContext } from './context.js';
 import { netArgs, startAgent } from './net-args.js';
@@ -65,7 +65,7 @@ export const createBcastCommand = (ctx: CliContext) => defineCommand({
     const out = createReporter(ctx.io, { quiet: args.quiet || args.json });
     // The file is hashed while the agent starts (connects to NATS, opens its peer server): ~50 ms
     // of 0.3 s for 200 MiB here. A failed start drops the hashing.
-    const pool = new HashPool();
+    const pool = new HashPool(undefined, { inlineBytes: INLINE_HASH_BYTES });
     const size = await fsp.stat(args.file).then((st) => st.size, () => 0);
     const hashing = hashFileForPublish(args.file, pool, bcastChunkBytes(size));
     hashing.catch(() => undefined);

@@ -1,7 +1,7 @@
 import os from 'node:os';
 import { defineCommand } from 'citty';
 import { usageError } from '../errors.js';
-import { HashPool } from '../hash/index.js';
+import { HashPool, INLINE_HASH_BYTES } from '../hash/index.js';
 import { indexTree, type IndexOptions, type IndexResult } from '../indexer/index.js';
 import { encodeToc } from '../toc/index.js';
 import { homeArgs, resolveHome, statePathFor, type CliContext } from './context.js';
@@ -23,7 +23,7 @@ export function parseThreads(s: string | undefined): number {
 
 /** Indexes `dir` with the options every tree-reading command shares; reports warnings and progress. */
 export async function runIndex(dir: string, args: { home?: string; threads?: string; state?: string; 'no-state'?: boolean }, ctx: CliContext, out: Reporter, generation = 0, held?: IndexOptions['held']): Promise<IndexResult> {
-  const pool = new HashPool(parseThreads(args.threads));
+  const pool = new HashPool(parseThreads(args.threads), { inlineBytes: INLINE_HASH_BYTES });
   try {
     const home = resolveHome(args.home, ctx);
     const result = await indexTree(dir, {

@@ -48,11 +48,13 @@ export const createMountCommand = (ctx: CliContext) => defineCommand({
       fetchTimeoutMs,
       onApply: (v) => out.info(`generation ${v.generation} applied (root ${v.root})`),
     });
+    // Ctrl-C from here on unmounts, even while the worker is still starting.
+    const stopped = untilSignal();
     const worker = slots > 0 ? new Worker(m, slots) : undefined;
     try {
-      worker?.start();
+      if (worker) await Promise.race([worker.start(), stopped]);
       for (const l of [`mounted ${m.mountpoint} (generation ${m.generation})`, `nats ${m.agent.natsUrl}`, `agent ${m.agent.id} at ${m.agent.addr.ip}:${m.agent.addr.port}`]) ctx.io.stdout.write(l + '\n');
-      const sig = await untilSignal();
+      const sig = await stopped;
       out.info(`${sig}: unmounting ${m.mountpoint}`);
     } finally {
       await worker?.close();

@@ -1,75 +1,8 @@
-/**
- * Worker thread body: reads a byte range of a file and digests it. Reads are synchronous: the
- * thread has nothing else to do, and a sync read avoids a round trip through libuv's pool.
- */
-import fs from 'node:fs';
+/** Worker thread body of the hash pool: runs each job it is sent (hash-run.ts) and answers with its result. */
 import { parentPort } from 'node:worker_threads';
-import { newBlake3 } from './blake3.js';
-import type { FilesJob, FilesResult, HashError, HashJob, HashResult, RangeJob } from './hash-job.js';
-
-/** Read granularity: large enough to amortise a call into the hasher, small enough for L2. */
-const READ_BYTES = 1 << 20;
-const buf = Buffer.allocUnsafe(READ_BYTES);
-
-function runRange(job: RangeJob): HashResult {
-  const fd = fs.openSync(job.path, 'r');
-  try {
-    const whole = job.whole ? newBlake3() : undefined;
-    const chunkDigests: string[] = [];
-    let bytesRead = 0;
-    let pos = job.offset;
-    const end = job.offset + job.length;
-    while (pos < end) {
-      const chunkEnd = Math.min(end, pos + job.chunkBytes);
-      const chunk = job.chunks ? newBlake3() : undefined;
-      while (pos < chunkEnd) {
-        const n = fs.readSync(fd, buf, 0, Math.min(READ_BYTES, chunkEnd - pos), pos);
-        if (n === 0) throw Object.assign(new Error(`${job.path}: file shrank while being read`), { code: 'ERR_DFTFS_FILE_CHANGED' });
-        const view = buf.subarray(0, n);
-        chunk?.update(view);
-        whole?.update(view);
-        pos += n;
-        bytesRead += n;
-      }
-      if (chunk) chunkDigests.push('blake3:' + chunk.hex());
-    }
-    const result: HashResult = { id: job.id, chunkDigests, bytesRead };
-    if (whole) result.wholeDigest = 'blake3:' + whole.hex();
-    return result;
-  } finally {
-    fs.closeSync(fd);
-  }
-}
-
-const asError = (err: unknown): HashError => {
-  const e = err as NodeJS.ErrnoException;
-  return { code: e.code ?? 'EIO', message: e.message };
-};
-
-function runFiles(job: FilesJob): FilesResult {
-  return {
-    id: job.id,
-    files: job.files.map((f) => {
-      try {
-        const r = runRange({ kind: 'range', id: job.id, path: f.path, offset: 0, length: f.length, chunkBytes: Math.max(1, f.length), whole: false, chunks: true });
-        return { digest: r.chunkDigests[0]!, bytesRead: r.bytesRead };
-      } catch (err) {
-        return { error: asError(err) };
-      }
-    }),
-  };
-}
+import type { HashJob } from './hash-job.js';
+import { runHashJob } from './hash-run.js';
 
 parentPort!.on('message', (job: HashJob) => {
-  if (job.kind === 'files') {
-    parentPort!.postMessage(runFiles(job));
-    return;
-  }
-  let result: HashResult;
-  try {
-    result = runRange(job);
-  } catch (err) {
-    result = { id: job.id, chunkDigests: [], bytesRead: 0, error: asError(err) };
-  }
-  parentPort!.postMessage(result);
+  parentPort!.postMessage(runHashJob(job));
 });

@@ -17,6 +17,8 @@ process.on('message', (m: SpawnRequest) => {
     .then((c) => send({ id: m.id, ...c }));
 });
 
+process.send?.({ ready: true } satisfies SpawnReply);
+
 // The worker is gone (exited or killed): end its jobs, then go.
 process.on('disconnect', () => {
   stopping.abort();

@@ -60,7 +60,13 @@ export class Worker {
 
   constructor(private readonly mount: TreeMount, readonly slots: number) {}
 
-  start(): void {
+  /**
+   * Starts the job spawner, then offers this worker to drivers (job offers, status heartbeats): a
+   * driver sees the worker only once it can start jobs without a Node start-up in their way.
+   */
+  async start(): Promise<void> {
+    await this.spawner.warm();
+    if (this.closed) return;
     const { bus } = this.mount.agent;
     bus.subscribe(bus.subject('worker', this.key, 'job'), (b, reply) => {
       let job: Job;
@@ -80,7 +86,6 @@ export class Worker {
       if (write) return;
       for (const r of this.running.values()) r.reads.add(name);
     });
-    this.spawner.warm();
     this.beat();
     this.heartbeat = setInterval(() => this.beat(), HEARTBEAT_MS);
   }

@@ -95,3 +95,23 @@ test('close is idempotent and refuses new work', async () => {
   await a;
   await assert.rejects(pool.submit({ path: '/dev/null', offset: 0, length: 0, chunkBytes: 1, whole: true, chunks: false }), { code: 'ERR_DFTFS_CLOSED' });
 });
+
+test('with an inline budget, the pool hashes small work on the calling thread and starts its threads only past the budget', async (t) => {
+  const dir = tempDir(t);
+  const pool = new HashPool(2, { inlineBytes: 64 * 1024 });
+  t.after(() => pool.close());
+  const bytes = pseudoRandom(100 * 1024, 9);
+  const file = path.join(dir, 'f');
+  fs.writeFileSync(file, bytes);
+  const small = await pool.submit({ path: file, offset: 0, length: 40 * 1024, chunkBytes: 16 * 1024, whole: true, chunks: true });
+  const files = await pool.submitFiles([{ path: file, length: 10 * 1024 }, { path: path.join(dir, 'nope'), length: 5 }]);
+  assert.equal(pool.threadsStarted, false, '50 KiB of work fits a 64 KiB budget: no thread started');
+  assert.equal(small.wholeDigest, b3sumBytes(dir, bytes.subarray(0, 40 * 1024)));
+  assert.deepEqual(small.chunkDigests, [0, 1, 2].map((i) => b3sumBytes(dir, bytes.subarray(i * 16 * 1024, Math.min(40, (i + 1) * 16) * 1024))));
+  assert.deepEqual(files.files[0], { digest: b3sumBytes(dir, bytes.subarray(0, 10 * 1024)), bytesRead: 10 * 1024 });
+  assert.equal((files.files[1] as { error: { code: string } }).error.code, 'ENOENT', 'inline errors come back as codes too');
+  // 50 KiB more does not fit: the threads start and take it.
+  const big = await pool.submit({ path: file, offset: 0, length: bytes.length, chunkBytes: bytes.length, whole: false, chunks: true });
+  assert.equal(pool.threadsStarted, true);
+  assert.deepEqual(big.chunkDigests, [b3sumBytes(dir, bytes)]);
+});

@@ -148,6 +148,28 @@ test('a multi-level Makefile with recursive make, built across two workers, give
   assert.ok(fs.existsSync(path.join(tree, 'sub/sub.out')), 'recursive make ran');
 });
 
+/** Seconds since process `pid` started (from /proc). */
+function processAgeSeconds(pid: number): number {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const startTicks = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]);
+  const uptime = Number(fs.readFileSync('/proc/uptime', 'utf8').split(' ')[0]);
+  return uptime - startTicks / 100; // USER_HZ is 100 on Linux
+}
+
+test('a worker mount says it is up only once its job spawner is: the spawner\'s start-up never lands in a build', async (t) => {
+  const dir = tempDir(t, 'dftfs-drive');
+  const nats = await natsFor(t);
+  // The spawner (and only it) takes 1.5 s longer to start.
+  const slow = path.join(dir, 'slow-spawner.cjs');
+  fs.writeFileSync(slow, "if ((process.argv[1] || '').endsWith('spawner-main.js')) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1500);\n");
+  fs.mkdirSync(path.join(dir, 'w0', 'mnt'), { recursive: true });
+  const w = await startDftfs(t, ['mount', path.join(dir, 'w0', 'mnt'), ...hostArgs(nats, 'w0', path.join(dir, 'w0')), '--slots', '2'], { NODE_OPTIONS: `--require=${slow}` });
+  const children = fs.readFileSync(`/proc/${w.child.pid}/task/${w.child.pid}/children`, 'utf8').trim().split(/\s+/).map(Number);
+  const spawner = children.find((pid) => fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('spawner-main.js'));
+  assert.ok(spawner, 'the spawner runs when the mount reports itself up');
+  assert.ok(processAgeSeconds(spawner) >= 1.4, `the mount waited for its spawner (started ${processAgeSeconds(spawner).toFixed(2)} s ago)`);
+});
+
 test('a worker killed with SIGKILL mid-job: the job runs again elsewhere and the build succeeds', async (t) => {
   const { dir, nats, tree } = await singleMakefile(t, (d) => `slow.out:\n\techo $$DFTFS_WORKER $$$$ > ${path.join(d, 'running-on')}; sleep 3; echo finished > $@\n`);
   const marker = path.join(dir, 'running-on');
