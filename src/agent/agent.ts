@@ -269,9 +269,6 @@ export class Agent {
       const r = await this.fetch(desc, { upstream, descFromOrigin: true });
       reply({ ok: true, ...r, agent: this.id, host: this.hostId });
     });
-    this.bus.subscribe(this.bus.subject('toc', 'latest'), (_b, reply) => {
-      if (this.latestToc) reply({ digest: this.latestToc.digest, root: this.latestToc.toc.root, generation: this.latestToc.toc.generation, desc: this.latestToc.desc, origin: this.addr });
-    });
     this.bus.subscribe(this.bus.subject('report'), (b) => {
       if (b.agent === this.id) this.status.failure(`a peer reported bad data from us: ${String(b.detail)}`);
     });
@@ -615,6 +612,15 @@ export class Agent {
     // Followers holding the previous generation apply the changes instead of fetching the whole TOC.
     let delta: TocDelta | undefined = this.latestToc ? diffToc(this.latestToc.toc, toc) : undefined;
     if (delta && JSON.stringify(delta).length > TOC_DELTA_MAX_BYTES) delta = undefined;
+    // Only an agent that publishes a tree answers `toc latest`: with no answerer at all, NATS says
+    // so at once ("no responders"), and a mount started before its driver comes up without
+    // waiting out the request (it had waited 2 s for its own agent, which held no TOC).
+    if (!this.latestToc) {
+      this.bus.subscribe(this.bus.subject('toc', 'latest'), (_b, reply) => {
+        const l = this.latestToc!;
+        reply({ digest: l.digest, root: l.toc.root, generation: l.toc.generation, desc: l.desc, origin: this.addr });
+      });
+    }
     this.latestToc = { digest: desc.digest, toc, desc };
     this.bus.publish(this.bus.subject('toc'), { digest: desc.digest, root: toc.root, generation: toc.generation, desc, origin: this.addr, ...(delta ? { delta } : {}) });
     return { digest: desc.digest, desc };

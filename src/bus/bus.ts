@@ -106,7 +106,9 @@ export class Bus {
     try {
       m = await this.nc.request(subject, enc(body), { timeout: timeoutMs });
     } catch (err) {
-      throw new DftfsError('ERR_DFTFS_TIMEOUT', `no answer on ${subject} within ${timeoutMs} ms`, { cause: err });
+      // NATS answers 503 at once when nobody subscribes to the subject.
+      const why = (err as { code?: string }).code === '503' ? 'nobody answers' : `no answer within ${timeoutMs} ms`;
+      throw new DftfsError('ERR_DFTFS_TIMEOUT', `${why} on ${subject}`, { cause: err });
     }
     const out = dec(m.data);
     if (!out) throw new DftfsError('ERR_DFTFS_PROTOCOL', `malformed answer on ${subject}`);
