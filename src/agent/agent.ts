@@ -612,17 +612,20 @@ export class Agent {
     // Followers holding the previous generation apply the changes instead of fetching the whole TOC.
     let delta: TocDelta | undefined = this.latestToc ? diffToc(this.latestToc.toc, toc) : undefined;
     if (delta && JSON.stringify(delta).length > TOC_DELTA_MAX_BYTES) delta = undefined;
+    const first = !this.latestToc;
+    this.latestToc = { digest: desc.digest, toc, desc };
     // Only an agent that publishes a tree answers `toc latest`: with no answerer at all, NATS says
     // so at once ("no responders"), and a mount started before its driver comes up without
     // waiting out the request (it had waited 2 s for its own agent, which held no TOC).
-    if (!this.latestToc) {
+    if (first) {
       this.bus.subscribe(this.bus.subject('toc', 'latest'), (_b, reply) => {
         const l = this.latestToc!;
         reply({ digest: l.digest, root: l.toc.root, generation: l.toc.generation, desc: l.desc, origin: this.addr });
       });
     }
-    this.latestToc = { digest: desc.digest, toc, desc };
     this.bus.publish(this.bus.subject('toc'), { digest: desc.digest, root: toc.root, generation: toc.generation, desc, origin: this.addr, ...(delta ? { delta } : {}) });
+    // Answering before this returns: `serve` prints that it is up, and a `get` may ask at once.
+    if (first) await this.bus.flush();
     return { digest: desc.digest, desc };
   }
 
