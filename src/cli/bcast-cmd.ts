@@ -13,7 +13,7 @@ const BCAST_SLACK_MS = 60_000;
 
 /** The finest chunk grid of a bcast; a chain hop forwards a chunk once it is whole and verified. */
 const BCAST_MIN_CHUNK_BYTES = 1024 * 1024;
-/** A bcast order carries every chunk digest over NATS (max_payload 1 MiB by default): ~110 bytes each. */
+/** A bcast order carries every chunk digest over NATS (max_payload 1 MiB by default): ~140 bytes each. */
 const BCAST_MAX_CHUNKS = 4096;
 
 /**

@@ -9,7 +9,7 @@ export type HashRequest = Omit<RangeJob, 'id' | 'kind'>;
 /** An inline budget for commands that hash a tree or a file once (index, serve, drive, bcast). */
 export const INLINE_HASH_BYTES = 64 * 1024 * 1024;
 
-/** A job bigger than this never runs inline: it would hold the event loop for more than ~10 ms. */
+/** A job bigger than this never runs inline: it would hold the event loop for more than ~20 ms. */
 const INLINE_JOB_MAX_BYTES = 16 * 1024 * 1024;
 
 export interface HashPoolOptions {
