@@ -7,13 +7,14 @@ import { Bus, startNatsServer, type NatsServerHandle } from '../bus/index.js';
 import { storeDir } from '../config.js';
 import { concurrency } from '../concurrency.js';
 import { DftfsError, digestMismatch, usageError } from '../errors.js';
-import { createHasher, digestBytes, type Digest, type HashPool } from '../hash/index.js';
+import { createHasher, digestBytes, isDigest, type Digest, type HashPool } from '../hash/index.js';
 import { hashFile } from '../indexer/index.js';
 import { createLogger } from '../log.js';
-import { newDataFramePool, PeerClient, PeerServer, RateLimiter, tlsKey, type GetRequest } from '../net/index.js';
+import { isStreamName, newDataFramePool, PeerClient, PeerServer, RateLimiter, tlsKey, type GetRequest, type ObjectName, type StreamName } from '../net/index.js';
 import { ObjectStore, SYNC_IO_MAX_BYTES } from '../store/index.js';
 import { MAX_CHUNK_BYTES, diffToc, tocPieces, type Toc, type TocChunk, type TocDelta, type TocEntry } from '../toc/index.js';
 import { batchable, fetchBatch, type BatchSink } from './batch-fetch.js';
+import { FeedFollower, parseStreamOrder, streamDesc, type DigestFeed, type StreamOrder } from './bcast-stream.js';
 import { ChunkCache } from './chunk-cache.js';
 import { FETCH_STALL_MS, fillPartial, type FetchEnv, type FetchOptions, type FetchStats } from './fetcher.js';
 import { HostLocks } from './host-lock.js';
@@ -40,6 +41,8 @@ const LIST_AGENTS_MAX_MS = 1500;
 const LIST_AGENTS_QUIET_MS = 400;
 /** A TOC delta rides in the announcement (one NATS message, 1 MiB by default) only up to this size. */
 const TOC_DELTA_MAX_BYTES = 256 * 1024;
+/** Streams received, remembered by name (~100 bytes each) for hops still asking by name; a chain ends within seconds. */
+const STREAMS_REMEMBERED = 1024;
 /** How often a waiter checks whether another agent of its host has landed an object. */
 const LOCAL_WAIT_POLL_MS = 50;
 
@@ -210,7 +213,11 @@ export class Agent {
   private readonly served = new ChunkCache();
   /** Buffers the chunks this agent receives arrive in, reused from one chunk to the next (see BufferPool). */
   private readonly dataFrames = newDataFramePool();
-  private readonly partials = new Map<Digest, PartialObject>();
+  private readonly partials = new Map<ObjectName, PartialObject>();
+  /** Files this agent streams (a bcast still hashing them), by stream name. */
+  private readonly streamsOut = new Map<StreamName, string>();
+  /** Streams received here, by name, to the digest they turned out to have (chain hops ask by name to the end). */
+  private readonly streamDigests = new Map<StreamName, Digest>();
   private readonly inflight = new Map<Digest, Promise<FetchResult>>();
   private readonly descs = new Map<Digest, ObjectDesc>();
   private readonly clients = new Map<string, Promise<PeerClient>>();
@@ -264,10 +271,13 @@ export class Agent {
     this.bus.subscribe(this.bus.subject('who'), (b, reply) => this.answerWho(b, reply));
     this.bus.subscribe(this.bus.subject('agents'), (_b, reply) => reply({ ...this.addr }));
     this.bus.subscribe(this.bus.subject('agent', this.id.replace(/[.*> ]/g, '_'), 'fetch'), async (b, reply) => {
-      const desc = parseDesc(b.desc);
       const upstream = Array.isArray(b.upstream) ? b.upstream.map(parsePeerAddr).filter((x): x is PeerAddr => x !== undefined) : [];
-      const r = await this.fetch(desc, { upstream, descFromOrigin: true });
-      reply({ ok: true, ...r, agent: this.id, host: this.hostId });
+      const order = b.stream === undefined ? undefined : parseStreamOrder(b.stream);
+      const desc = order ? undefined : parseDesc(b.desc);
+      // Not awaited: the bus hands a subscription's messages over one at a time, and a second
+      // order must not wait for the first one's transfer.
+      const fetching = order ? this.fetchStream(order, upstream) : this.fetch(desc!, { upstream, descFromOrigin: true });
+      void fetching.then((r) => reply({ ok: true, ...r, agent: this.id, host: this.hostId }), (err: DftfsError) => reply({ error: { code: err.code ?? 'ERR_DFTFS_IO', message: err.message } }));
     });
     this.bus.subscribe(this.bus.subject('report'), (b) => {
       if (b.agent === this.id) this.status.failure(`a peer reported bad data from us: ${String(b.detail)}`);
@@ -307,34 +317,48 @@ export class Agent {
       this.served.put(req.chunkDigest, buf);
       return buf;
     };
+    // A file being streamed (a bcast still hashing it): the origin reads it like a published file.
+    const streamed = isStreamName(req.object) ? this.streamsOut.get(req.object) : undefined;
+    if (streamed) return verified(await read(streamed).catch(() => undefined));
+    // A stream received here is asked for by its name to the end of the chain: it is in the store.
+    const object = isStreamName(req.object) ? this.streamDigests.get(req.object) ?? req.object : req.object;
     // A published file first: the origin of a tree holds nearly everything that way, and looking in
     // the store first would cost it a stat per request.
-    const pub = this.published.get(req.object);
+    const pub = isDigest(object) ? this.published.get(object) : undefined;
     if (pub) {
       const file = path.join(pub.root, pub.entry.name);
       const buf = verified(await read(file).catch(() => undefined));
       if (buf) return buf;
       this.status.failure(`${file} changed since it was published; not served from there`);
     }
-    if (this.store.has(req.object)) {
-      const buf = await read(this.store.objectPath(req.object)).catch(() => undefined);
+    if (isDigest(object) && this.store.has(object)) {
+      const buf = await read(this.store.objectPath(object)).catch(() => undefined);
       if (verified(buf)) return buf;
       // The store object no longer matches its chunk: re-check it whole (quarantines it).
-      await this.store.verify(req.object).catch(() => undefined);
+      await this.store.verify(object).catch(() => undefined);
     }
-    const partial = this.partials.get(req.object);
+    const partial = this.partials.get(object);
     if (partial) {
-      const i = partial.desc.chunks.findIndex((c) => c.chunkOffset === req.offset && c.chunkSize === req.length && c.chunkDigest === req.chunkDigest);
+      // A stream's chunk may be asked for before this hop has heard its digest: wait for the chunk,
+      // then check the digest asked for is the one it was verified against.
+      const i = partial.chunkAt(req.offset, req.length);
       // A partial's chunks were verified as they arrived, in our own temp file: hashing them
       // again before forwarding would cost every chain hop a second pass over each byte.
-      if (i >= 0 && (partial.has(i) || (req.waitMs && (await partial.waitFor(i, req.waitMs, signal))))) return partial.read(i);
+      if (i >= 0 && (partial.has(i) || (req.waitMs && (await partial.waitFor(i, req.waitMs, signal)))) && partial.desc.chunks[i]!.chunkDigest === req.chunkDigest) return partial.read(i);
     }
     return undefined;
   }
 
   private answerWho(b: Record<string, unknown>, reply: (body: unknown) => void): void {
-    const object = b.object as Digest;
-    if (typeof object !== 'string') return;
+    const object = b.object;
+    if (isStreamName(object)) {
+      // A stream: its origin, and whoever is receiving it (a chain hop whose upstream died asks).
+      if (this.streamsOut.has(object)) return reply({ ...this.addr, have: 'all' });
+      const partial = this.partials.get(object);
+      if (partial) reply({ ...this.addr, have: partial.held() });
+      return;
+    }
+    if (!isDigest(object)) return;
     const desc = this.descs.get(object) ?? this.publishedDesc(object);
     if (this.store.has(object) || this.published.has(object)) return reply({ ...this.addr, have: 'all', desc });
     const partial = this.partials.get(object);
@@ -346,14 +370,15 @@ export class Agent {
    * no tracker, or one that knows of no whole copy (another tracker's object), every agent is
    * asked (`who`).
    */
-  async discover(object: Digest): Promise<FoundHolder[]> {
+  async discover(object: ObjectName): Promise<FoundHolder[]> {
+    if (isStreamName(object)) return this.askEveryone(object);
     const tracked = await this.bus.request(this.bus.subject('track'), { object, asker: this.addr }, TRACKER_TIMEOUT_MS).catch(() => undefined);
     const found = tracked && Array.isArray(tracked.holders) ? parseHolders(tracked.holders, this.id) : [];
     return found.some((h) => h.have === 'all') ? found : this.askEveryone(object);
   }
 
   /** Asks every agent of the cluster who holds an object; holders answer with what they have. */
-  private async askEveryone(object: Digest): Promise<FoundHolder[]> {
+  private async askEveryone(object: ObjectName): Promise<FoundHolder[]> {
     const answers = await this.bus.gather(this.bus.subject('who'), { object }, { maxWaitMs: DISCOVERY_MAX_MS, quietMs: DISCOVERY_QUIET_MS, afterFirstMs: DISCOVERY_AFTER_FIRST_MS });
     return parseHolders(answers, this.id);
   }
@@ -426,21 +451,7 @@ export class Agent {
       this.partials.set(desc.digest, partial);
       const transfer = this.status.beginTransfer(desc.digest, desc.size, () => partial.bytesReceived);
       try {
-        const env: FetchEnv = {
-          self: this.addr,
-          connect: (a) => this.connect(a),
-          dropConnection: (a) => {
-            const c = this.clients.get(addrKey(a));
-            this.clients.delete(addrKey(a));
-            void c?.then((x) => x.close(), () => undefined);
-          },
-          discover: (o) => this.discover(o),
-          report: this.reportBad,
-          compress: this.opts.compress ?? false,
-          jobs: this.opts.jobs ?? 4,
-          stallMs: this.opts.fetchStallMs ?? FETCH_STALL_MS,
-        };
-        const stats = await fillPartial(env, partial, opts);
+        const stats = await fillPartial(this.fetchEnv(), partial, opts);
         await partial.commit();
         this.bus.publish(this.bus.subject('have'), { ...this.addr, objects: [desc.digest] });
         transfer.done();
@@ -454,6 +465,90 @@ export class Agent {
         this.locks.release(desc.digest);
       }
     }
+  }
+
+  private fetchEnv(): FetchEnv {
+    return {
+      self: this.addr,
+      connect: (a) => this.connect(a),
+      dropConnection: (a) => {
+        const c = this.clients.get(addrKey(a));
+        this.clients.delete(addrKey(a));
+        void c?.then((x) => x.close(), () => undefined);
+      },
+      discover: (o) => this.discover(o),
+      report: this.reportBad,
+      compress: this.opts.compress ?? false,
+      jobs: this.opts.jobs ?? 4,
+      stallMs: this.opts.fetchStallMs ?? FETCH_STALL_MS,
+    };
+  }
+
+  /**
+   * Receives a streamed bcast (see bcast-stream.ts): chunks from `upstream` as their digests arrive
+   * from the origin's feed, the object stored under its digest once the feed gives it. A host that
+   * turns out to hold the object already stops the transfer there ('present').
+   */
+  private async fetchStream(order: StreamOrder, upstream: PeerAddr[]): Promise<FetchResult> {
+    const started = performance.now();
+    const desc = streamDesc(order);
+    const feed = new FeedFollower(desc, (from, timeoutMs) => this.bus.request(this.bus.subject('bcast', order.name.slice('bcast:'.length)), { from }, timeoutMs));
+    const partial = await new PartialObject(this.store, desc, true, order.name).open();
+    this.partials.set(order.name, partial);
+    const transfer = this.status.beginTransfer(order.name, desc.size, () => partial.bytesReceived);
+    const stop = new AbortController();
+    feed.digest.then((d) => { if (this.store.has(d)) stop.abort(); }, (err: Error) => stop.abort(err));
+    const result = (how: FetchResult['how'], stats?: FetchStats): FetchResult => ({
+      how, bytes: desc.size, ms: performance.now() - started,
+      bytesFrom: stats ? Object.fromEntries(stats.bytesFrom) : {}, retries: stats?.retries ?? 0, busy: stats?.busy ?? 0,
+    });
+    try {
+      const stats = await fillPartial(this.fetchEnv(), partial, { upstream, descFromOrigin: true, arriving: feed, signal: stop.signal });
+      const digest = await feed.digest;
+      await partial.commit();
+      this.rememberStream(order.name, digest);
+      this.descs.set(digest, desc);
+      this.bus.publish(this.bus.subject('have'), { ...this.addr, objects: [digest] });
+      transfer.done();
+      return result('network', stats);
+    } catch (err) {
+      // Stopped because the host holds the object already: hops below keep asking by name.
+      const digest = await feed.digest.catch(() => undefined);
+      const present = digest !== undefined && this.store.has(digest);
+      if (present) this.rememberStream(order.name, digest);
+      await partial.abort();
+      if (present) {
+        transfer.done();
+        return result('present');
+      }
+      transfer.failed((err as Error).message);
+      throw err;
+    } finally {
+      this.partials.delete(order.name);
+    }
+  }
+
+  private rememberStream(name: StreamName, digest: Digest): void {
+    this.streamDigests.set(name, digest);
+    for (const old of this.streamDigests.keys()) {
+      if (this.streamDigests.size <= STREAMS_REMEMBERED) break;
+      this.streamDigests.delete(old);
+    }
+  }
+
+  /**
+   * Serves `file` under a stream name while `feed` delivers its digests to the receivers (the
+   * origin of a streamed bcast), for the rest of this agent's life.
+   */
+  offerStream(file: string, name: StreamName, feed: DigestFeed): void {
+    const abs = path.resolve(file);
+    this.streamsOut.set(name, abs);
+    this.bus.subscribe(this.bus.subject('bcast', name.slice('bcast:'.length)), (b, reply) => {
+      // Answered when there is something to say, without holding up the other receivers' requests.
+      const from = b.from;
+      if (typeof from !== 'number' || !Number.isSafeInteger(from) || from < 0) return reply({ error: { code: 'ERR_DFTFS_PROTOCOL', message: 'digest feed: bad from' } });
+      feed.answer(from).then(reply, (err: DftfsError) => reply({ error: { code: err.code, message: err.message } }));
+    });
   }
 
   /**
@@ -526,7 +621,7 @@ export class Agent {
     return fetchBatch({ store: sink, connect: (a) => this.connect(a), compress: this.opts.compress ?? false, report: this.reportBad }, from, descs, settled);
   }
 
-  private readonly reportBad = (kind: 'corrupt' | 'failed', addr: PeerAddr, object: Digest, detail: string) => {
+  private readonly reportBad = (kind: 'corrupt' | 'failed', addr: PeerAddr, object: ObjectName, detail: string) => {
     this.status.failure(`${kind} from ${addr.agent} for ${object}: ${detail}`);
     if (kind === 'corrupt') this.bus.publish(this.bus.subject('report'), { agent: addr.agent, object, detail, by: this.id });
   };
@@ -543,10 +638,10 @@ export class Agent {
 
   /**
    * Publishes one file (served from where it is, verified on every read) and returns its
-   * descriptor. `hashed` is the file's hashing already under way (`hashFileForPublish`, which needs
-   * no agent: `dftfs bcast` hashes while its agent starts).
+   * descriptor once `hashed` (its hashing, already under way: `dftfs bcast` hashes while its agent
+   * starts) gives it.
    */
-  async publishFile(file: string, pool: HashPool, hashed = hashFileForPublish(file, pool)): Promise<ObjectDesc> {
+  async publishFile(file: string, hashed: Promise<ObjectDesc>): Promise<ObjectDesc> {
     const desc = await hashed;
     const abs = path.resolve(file);
     this.published.set(desc.digest, { root: path.dirname(abs), entry: { name: path.basename(abs), ...desc } });

@@ -1,7 +1,7 @@
 import { DftfsError, isDftfsError } from '../errors.js';
-import type { Digest } from '../hash/index.js';
 import { createLogger } from '../log.js';
-import type { PeerClient } from '../net/index.js';
+import type { ObjectName, PeerClient } from '../net/index.js';
+import type { ArrivingDigests } from './bcast-stream.js';
 import type { ObjectDesc } from './object-desc.js';
 import type { PartialObject } from './partial-object.js';
 import { addrKey, type PeerAddr } from './peer-addr.js';
@@ -39,6 +39,10 @@ export interface FetchOptions {
    * is not computed again. Left unset for a descriptor a peer supplied (`get DIGEST`, a job's outputs).
    */
   descFromOrigin?: boolean;
+  /** A streamed bcast: chunk digests still arriving; a chunk is asked for only once its digest is known. */
+  arriving?: ArrivingDigests;
+  /** Stops the fetch (it rejects with the signal's reason). */
+  signal?: AbortSignal;
 }
 
 export interface Holder {
@@ -54,8 +58,8 @@ export interface FetchEnv {
   self: PeerAddr;
   connect(addr: PeerAddr): Promise<PeerClient>;
   dropConnection(addr: PeerAddr): void;
-  discover(object: Digest): Promise<Holder[]>;
-  report(kind: 'corrupt' | 'failed', addr: PeerAddr, object: Digest, detail: string): void;
+  discover(object: ObjectName): Promise<Holder[]>;
+  report(kind: 'corrupt' | 'failed', addr: PeerAddr, object: ObjectName, detail: string): void;
   compress: boolean;
   jobs: number;
   /** Fail after this long without a chunk arriving. */
@@ -77,6 +81,7 @@ export interface FetchStats {
  */
 export async function fillPartial(env: FetchEnv, partial: PartialObject, opts: FetchOptions = {}): Promise<FetchStats> {
   const desc: ObjectDesc = partial.desc;
+  const name = partial.name;
   const stats: FetchStats = { bytesFrom: new Map(), retries: 0, busy: 0 };
   const upstream = opts.upstream ?? [];
   const hints = (opts.hints ?? []).filter((h) => addrKey(h) !== addrKey(env.self));
@@ -96,7 +101,7 @@ export async function fillPartial(env: FetchEnv, partial: PartialObject, opts: F
   let fruitless = 0;
 
   const rediscover = () => {
-    discovering ??= env.discover(desc.digest).then((found) => {
+    discovering ??= env.discover(name).then((found) => {
       const byKey = new Map(holders.map((h) => [addrKey(h.addr), h]));
       // An upstream keeps 'all': it waits for chunks it is still receiving (a chain), so what
       // it announced so far does not limit what we may ask it.
@@ -132,19 +137,21 @@ export async function fillPartial(env: FetchEnv, partial: PartialObject, opts: F
     return pool[Math.floor(Math.random() * pool.length)];
   };
 
-  if (!(hints.length && (desc.size <= DIRECT_FETCH_MAX_BYTES || opts.hintsFirst) && !upstream.length)) await rediscover();
+  // A chain's upstream is its only source while it lives: nobody else need be asked before then.
+  if (!upstream.length && !(hints.length && (desc.size <= DIRECT_FETCH_MAX_BYTES || opts.hintsFirst))) await rediscover();
   return new Promise<FetchStats>((resolve, reject) => {
     let finished = false;
     const finish = (err?: Error) => {
       if (finished) return;
       finished = true;
       clearInterval(watchdog);
+      opts.signal?.removeEventListener('abort', onAbort);
       if (err) reject(err);
       else resolve(stats);
     };
     const watchdog = setInterval(() => {
       if (performance.now() - lastProgress > env.stallMs) {
-        finish(new DftfsError('ERR_DFTFS_UNAVAILABLE', `no source delivered any chunk of ${desc.digest} for ${env.stallMs / 1000} s`, {
+        finish(new DftfsError('ERR_DFTFS_UNAVAILABLE', `no source delivered any chunk of ${name} for ${env.stallMs / 1000} s`, {
           hint: 'is a publisher of the file still running and reachable?',
         }));
       } else pump();
@@ -158,7 +165,7 @@ export async function fillPartial(env: FetchEnv, partial: PartialObject, opts: F
       try {
         const client = await env.connect(h.addr);
         const res = await client.get({
-          object: desc.digest, offset: c.chunkOffset, length: c.chunkSize, chunkDigest: c.chunkDigest,
+          object: name, offset: c.chunkOffset, length: c.chunkSize, chunkDigest: c.chunkDigest,
           waitMs: isUpstream(h) ? CHAIN_WAIT_MS : 0, compress: env.compress,
         });
         if (res.kind === 'busy') {
@@ -180,7 +187,7 @@ export async function fillPartial(env: FetchEnv, partial: PartialObject, opts: F
             corrupt.add(key);
             lastPermanent = err;
             stats.retries++;
-            env.report('corrupt', h.addr, desc.digest, `chunk ${i}: ${err.message}`);
+            env.report('corrupt', h.addr, name, `chunk ${i}: ${err.message}`);
             log.debug('corrupt chunk from', key, String(i));
             return;
           }
@@ -196,7 +203,7 @@ export async function fillPartial(env: FetchEnv, partial: PartialObject, opts: F
         } else banned.add(key);
         stats.retries++;
         env.dropConnection(h.addr);
-        env.report('failed', h.addr, desc.digest, (err as Error).message);
+        env.report('failed', h.addr, name, (err as Error).message);
         log.debug('source failed', key, (err as Error).message);
       } finally {
         inflight.set(key, (inflight.get(key) ?? 1) - 1);
@@ -210,7 +217,7 @@ export async function fillPartial(env: FetchEnv, partial: PartialObject, opts: F
       if (partial.complete) return finish();
       let starved = false;
       for (const i of partial.missing()) {
-        if (pendingChunks.has(i)) continue;
+        if (pendingChunks.has(i) || (opts.arriving && !opts.arriving.known(i))) continue;
         if (pendingChunks.size >= env.jobs * PIPELINE_DEPTH) break;
         const h = choose(i);
         if (!h) {
@@ -236,6 +243,10 @@ export async function fillPartial(env: FetchEnv, partial: PartialObject, opts: F
         }, wait);
       }
     };
+    const onAbort = () => finish(opts.signal!.reason instanceof Error ? opts.signal!.reason : new DftfsError('ERR_DFTFS_UNAVAILABLE', `fetch of ${name} stopped`));
+    if (opts.signal?.aborted) return onAbort();
+    opts.signal?.addEventListener('abort', onAbort);
+    opts.arriving?.onMore(pump);
     pump();
   });
 }

@@ -1,6 +1,7 @@
 import fsp from 'node:fs/promises';
 import { DftfsError, digestMismatch } from '../errors.js';
 import { createHasher, digestBytes, type Hasher } from '../hash/index.js';
+import type { ObjectName } from '../net/index.js';
 import type { ObjectStore } from '../store/index.js';
 import type { ObjectDesc } from './object-desc.js';
 
@@ -18,6 +19,8 @@ export const IN_MEMORY_MAX_BYTES = 256 * 1024;
  * prefix as chunks land, so completing costs no second pass when chunks arrive in order. It is not
  * computed at all when the verified chunks already prove the file: an object of one chunk (its chunk
  * digest is its digest), or a descriptor the origin made (`chunksProveWhole`; FetchOptions.descFromOrigin says when).
+ * Peers ask for it by `name`: its digest, or a stream name while the origin is still hashing it
+ * (then `desc` fills in as the digests arrive, its own digest last, before commit).
  */
 export class PartialObject {
   readonly tmp: string;
@@ -33,7 +36,7 @@ export class PartialObject {
   private readonly waiters = new Map<number, Array<(v: boolean) => void>>();
   bytesReceived = 0;
 
-  constructor(private readonly store: ObjectStore, readonly desc: ObjectDesc, chunksProveWhole = false) {
+  constructor(private readonly store: ObjectStore, readonly desc: ObjectDesc, chunksProveWhole = false, readonly name: ObjectName = desc.digest) {
     this.tmp = store.tempPath('partial');
     this.present = new Array<boolean>(desc.chunks.length).fill(false);
     const only = desc.chunks.length === 1 ? desc.chunks[0]! : undefined;
@@ -79,7 +82,7 @@ export class PartialObject {
   async write(i: number, bytes: Buffer): Promise<void> {
     const c = this.desc.chunks[i]!;
     const actual = digestBytes(bytes);
-    if (bytes.length !== c.chunkSize || actual !== c.chunkDigest) throw digestMismatch(`chunk ${i} of ${this.desc.digest}`, c.chunkDigest, actual);
+    if (bytes.length !== c.chunkSize || actual !== c.chunkDigest) throw digestMismatch(`chunk ${i} of ${this.name}`, c.chunkDigest, actual);
     if (this.present[i]) return;
     if (this.mem) bytes.copy(this.mem, c.chunkOffset);
     else await this.fd!.write(bytes, 0, bytes.length, c.chunkOffset);
@@ -106,6 +109,12 @@ export class PartialObject {
     });
   }
 
+  /** The index of the chunk at `offset` of `size` bytes, or -1. */
+  chunkAt(offset: number, size: number): number {
+    const i = this.desc.chunks.findIndex((c) => c.chunkOffset === offset);
+    return i >= 0 && this.desc.chunks[i]!.chunkSize === size ? i : -1;
+  }
+
   /** Reads a chunk this object holds (already verified on arrival). */
   async read(i: number): Promise<Buffer> {
     if (!this.present[i]) throw new DftfsError('ERR_DFTFS_NOT_FOUND', `chunk ${i} not received yet`);
@@ -128,7 +137,7 @@ export class PartialObject {
   /** Reads bytes whose chunks are all present (a mount serving a read before the whole file is here). */
   async readAt(buf: Buffer, len: number, pos: number): Promise<number> {
     if (this.mem) return this.mem.copy(buf, 0, pos, Math.min(pos + len, this.mem.length));
-    if (!this.fd) throw new DftfsError('ERR_DFTFS_CLOSED', `object ${this.desc.digest} is no longer partial`);
+    if (!this.fd) throw new DftfsError('ERR_DFTFS_CLOSED', `object ${this.name} is no longer partial`);
     const { bytesRead } = await this.fd.read(buf, 0, len, pos);
     return bytesRead;
   }
@@ -153,7 +162,7 @@ export class PartialObject {
 
   /** Checks the whole-file digest and moves the file into the store. */
   async commit(): Promise<void> {
-    if (!this.complete) throw new DftfsError('ERR_DFTFS_IO', `object ${this.desc.digest} is incomplete`);
+    if (!this.complete) throw new DftfsError('ERR_DFTFS_IO', `object ${this.name} is incomplete`);
     await this.hashing;
     const actual = this.desc.size === 0 ? digestBytes(new Uint8Array(0)) : this.provenDigest();
     if (actual !== this.desc.digest) {

@@ -1,8 +1,9 @@
 import fsp from 'node:fs/promises';
 import { defineCommand } from 'citty';
-import { hashFileForPublish, type PeerAddr } from '../agent/index.js';
+import path from 'node:path';
+import { DigestFeed, hashFileForPublish, newStreamName, type ObjectDesc, type PeerAddr } from '../agent/index.js';
 import { DftfsError, usageError } from '../errors.js';
-import { HashPool, INLINE_HASH_BYTES } from '../hash/index.js';
+import { HashPool, INLINE_HASH_BYTES, hashInTurns } from '../hash/index.js';
 import { MAX_CHUNK_BYTES } from '../toc/index.js';
 import type { CliContext } from './context.js';
 import { netArgs, startAgent } from './net-args.js';
@@ -10,6 +11,12 @@ import { createReporter, formatBytes } from './output.js';
 
 /** A bcast gives every receiver this long per MiB (a 1 MB/s floor) plus a minute, before giving up on it. */
 const BCAST_SLACK_MS = 60_000;
+
+/**
+ * A file of more chunks than this is streamed (its order leaves before it is hashed); a smaller
+ * one is hashed first (a few ms), and a receiver that holds it already is told so at once.
+ */
+const BCAST_STREAM_MIN_CHUNKS = 4;
 
 /** The finest chunk grid of a bcast; a chain hop forwards a chunk once it is whole and verified. */
 const BCAST_MIN_CHUNK_BYTES = 1024 * 1024;
@@ -49,6 +56,19 @@ export function planChain(origin: PeerAddr, receivers: PeerAddr[]): Array<{ agen
   return plan;
 }
 
+/** Hashes a file to be streamed, handing each digest to the receivers' feed as it is known. */
+async function hashStreamed(file: string, size: number, chunkBytes: number, feed: DigestFeed): Promise<ObjectDesc> {
+  try {
+    const { digest, chunkDigests } = await hashInTurns(path.resolve(file), size, chunkBytes, (i, d) => feed.add(i, d));
+    feed.finish(digest);
+    return { digest, size, chunks: chunkDigests.map((chunkDigest, i) => ({ chunkOffset: i * chunkBytes, chunkSize: Math.min(chunkBytes, size - i * chunkBytes), chunkDigest })) };
+  } catch (err) {
+    const e = new DftfsError('ERR_DFTFS_FILE_CHANGED', `${file}: ${(err as Error).message}`, { hint: 'send it again once it stops changing', cause: err });
+    feed.fail(e);
+    throw e;
+  }
+}
+
 export const createBcastCommand = (ctx: CliContext) => defineCommand({
   meta: {
     name: 'bcast',
@@ -64,26 +84,33 @@ export const createBcastCommand = (ctx: CliContext) => defineCommand({
   async run({ args }) {
     if (!args.all && !args.to) throw usageError('say where to send: --to HOST,… or --all');
     const out = createReporter(ctx.io, { quiet: args.quiet || args.json });
-    // The file is hashed while the agent starts (connects to NATS, opens its peer server): ~50 ms
-    // of 0.3 s for 200 MiB here. A failed start drops the hashing.
-    const pool = new HashPool(undefined, { inlineBytes: INLINE_HASH_BYTES });
-    const size = await fsp.stat(args.file).then((st) => st.size, () => 0);
-    const hashing = hashFileForPublish(args.file, pool, bcastChunkBytes(size));
-    hashing.catch(() => undefined);
+    // Phases are timed from the process's start, for --json.
+    const at = () => performance.now() / 1000;
+    const phases = { agentReady: 0, hashed: 0, found: 0, sent: 0 };
+    // The file is hashed while the agent starts (connects to NATS, opens its peer server) and the
+    // receivers are found; a big one is streamed: its order leaves before its hashing ends.
+    const size = await fsp.stat(args.file).then((st) => (st.isFile() ? st.size : 0), () => 0);
+    const chunkBytes = bcastChunkBytes(size);
+    const stream = size > BCAST_STREAM_MIN_CHUNKS * chunkBytes ? { name: newStreamName(), size, chunkBytes, feed: new DigestFeed() } : undefined;
+    const pool = stream ? undefined : new HashPool(undefined, { inlineBytes: INLINE_HASH_BYTES });
+    const hashing = (stream ? hashStreamed(args.file, stream.size, stream.chunkBytes, stream.feed) : hashFileForPublish(args.file, pool!, chunkBytes))
+      .finally(() => { phases.hashed = at(); return pool?.close(); });
+    hashing.catch(() => undefined); // awaited below; a failed start drops it
     const agent = await startAgent(args, ctx, { origin: true }).catch(async (err: unknown) => {
-      await pool.close();
+      await pool?.close();
       throw err;
     });
+    phases.agentReady = at();
     try {
       const wanted = args.to ? new Set(args.to.split(',').map((s) => s.trim()).filter(Boolean)) : undefined;
       const named = (as: PeerAddr[]) => [...wanted!].every((w) => as.some((a) => a.host === w || a.agent === w));
-      // Receivers are found while the hashing finishes.
-      // Phases are timed from the process's start, for --json.
-      const at = () => performance.now() / 1000;
-      const phases = { agentReady: at(), hashed: 0, found: 0, sent: 0 };
-      const [desc, everyone] = await Promise.all([
-        agent.publishFile(args.file, pool, hashing).finally(() => { phases.hashed = at(); return pool.close(); }),
+      if (stream) agent.offerStream(args.file, stream.name, stream.feed);
+      const published = agent.publishFile(args.file, hashing);
+      published.catch(() => undefined); // a stream's receivers hear of a failure first; it is thrown below
+      // A streamed file's order needs no digest: only a small file's waits for its hashing here.
+      const [everyone] = await Promise.all([
         agent.listAgents(wanted ? named : undefined).then((as) => { phases.found = at(); return as.filter((a) => a.agent !== agent.id); }),
+        stream ? undefined : published,
       ]);
       const receivers = wanted ? everyone.filter((a) => wanted.has(a.host) || wanted.has(a.agent)) : everyone;
       if (wanted) {
@@ -92,12 +119,22 @@ export const createBcastCommand = (ctx: CliContext) => defineCommand({
       }
       if (receivers.length === 0) throw new DftfsError('ERR_DFTFS_NOT_FOUND', 'no agent to send to', { hint: 'start `dftfs agent` on the receiving hosts' });
       const plan = planChain(agent.addr, receivers);
-      out.info(`bcast ${args.file} (${formatBytes(desc.size)}) to ${receivers.length} agents on ${new Set(receivers.map((r) => r.host)).size} hosts`);
+      out.info(`bcast ${args.file} (${formatBytes(size)}) to ${receivers.length} agents on ${new Set(receivers.map((r) => r.host)).size} hosts`);
       const started = performance.now();
-      const timeout = BCAST_SLACK_MS + desc.size / 1000;
+      const timeout = BCAST_SLACK_MS + size / 1000;
+      const order = async (target: PeerAddr, upstream: PeerAddr[], sameHostAs: Promise<unknown> | undefined) => {
+        // A host's other agents share its store: once its first agent holds the file, they are
+        // told its digest and find it there (a stream has no digest to look for until then).
+        if (sameHostAs) await sameHostAs.catch(() => undefined);
+        const body = stream && !sameHostAs ? { stream: { name: stream.name, size: stream.size, chunkBytes: stream.chunkBytes }, upstream } : { desc: await published, upstream };
+        return agent.bus.request(agent.bus.subject('agent', target.agent.replace(/[.*> ]/g, '_'), 'fetch'), body, timeout);
+      };
+      const byHost = new Map<string, Promise<unknown>>();
       const results = await Promise.all(plan.map(async ({ agent: target, upstream }) => {
+        const asked = order(target, upstream, stream ? byHost.get(target.host) : undefined);
+        if (!byHost.has(target.host)) byHost.set(target.host, asked);
         try {
-          const r = await agent.bus.request(agent.bus.subject('agent', target.agent.replace(/[.*> ]/g, '_'), 'fetch'), { desc, upstream }, timeout);
+          const r = await asked;
           const s = (performance.now() - started) / 1000;
           out.info(`  ${target.agent}: ${String(r.how)} after ${s.toFixed(2)} s`);
           return { agent: target.agent, host: target.host, ok: true, how: r.how, seconds: s };
@@ -108,12 +145,13 @@ export const createBcastCommand = (ctx: CliContext) => defineCommand({
       }));
       const total = (performance.now() - started) / 1000;
       phases.sent = at();
-      if (args.json) ctx.io.stdout.write(JSON.stringify({ digest: desc.digest, bytes: desc.size, chunks: desc.chunks.length, seconds: total, phases, receivers: results }) + '\n');
+      const desc = await published;
+      if (args.json) ctx.io.stdout.write(JSON.stringify({ digest: desc.digest, bytes: desc.size, chunks: desc.chunks.length, streamed: stream !== undefined, seconds: total, phases, receivers: results }) + '\n');
       else out.info(`done in ${total.toFixed(2)} s: ${results.filter((r) => r.ok).length}/${results.length} agents hold ${desc.digest}`);
       const failed = results.filter((r) => !r.ok);
       if (failed.length) throw new DftfsError('ERR_DFTFS_UNAVAILABLE', `${failed.length} of ${results.length} receivers did not get the file`);
     } finally {
-      await pool.close();
+      await pool?.close();
       await agent.close();
     }
   },

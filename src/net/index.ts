@@ -3,5 +3,5 @@ export { PeerServer, SLOT_IDLE_MS, HANDSHAKE_TIMEOUT_MS, type ChunkSource, type 
 export { PeerClient, PEER_STALL_MS, newDataFramePool, type GetResult, type PeerClientOptions } from './peer-client.js';
 export { BufferPool } from './buffer-pool.js';
 export { RateLimiter, parseRate } from './rate-limit.js';
-export type { GetRequest, PeerIdentity } from './messages.js';
+export { isStreamName, isObjectName, type GetRequest, type ObjectName, type PeerIdentity, type StreamName } from './messages.js';
 export { tlsKey, TLS_PSK_IDENTITY } from './tls.js';

@@ -2,10 +2,21 @@
 import { isDigest, type Digest } from '../hash/index.js';
 import { protocolError } from './frame.js';
 
+/**
+ * An object is named on the wire by its digest or, while its origin is still hashing it (a
+ * streamed bcast, agent/bcast-stream.ts), by a stream name: `bcast:` + 32 hex characters.
+ */
+export type StreamName = `bcast:${string}`;
+export type ObjectName = Digest | StreamName;
+
+const STREAM_NAME_RE = /^bcast:[0-9a-f]{32}$/;
+export const isStreamName = (s: unknown): s is StreamName => typeof s === 'string' && STREAM_NAME_RE.test(s);
+export const isObjectName = (s: unknown): s is ObjectName => isDigest(s) || isStreamName(s);
+
 export interface GetRequest {
   id: number;
   /** The whole object the range belongs to. */
-  object: Digest;
+  object: ObjectName;
   offset: number;
   length: number;
   /** Digest of exactly these bytes; the server serves nothing else and the client checks it. */
@@ -20,7 +31,7 @@ const isUint = (n: unknown): n is number => typeof n === 'number' && Number.isSa
 
 export function parseGet(b: Record<string, unknown>): GetRequest {
   if (!isUint(b.id) || b.id > 0xffffffff) throw protocolError('GET: bad id');
-  if (!isDigest(b.object) || !isDigest(b.chunkDigest)) throw protocolError('GET: bad digest');
+  if (!isObjectName(b.object) || !isDigest(b.chunkDigest)) throw protocolError('GET: bad digest');
   if (!isUint(b.offset) || !isUint(b.length) || b.length === 0 || b.length > 4 * 1024 * 1024) throw protocolError('GET: bad range');
   if (b.waitMs !== undefined && (!isUint(b.waitMs) || b.waitMs > 10 * 60_000)) throw protocolError('GET: bad waitMs');
   return {

@@ -9,7 +9,7 @@ import { createLogger } from '../log.js';
 import { checkProof, newNonce, proof } from './auth.js';
 import { corkForTick } from './cork.js';
 import { encodeDataHeader, encodeFrame, FrameDecoder, type Frame } from './frame.js';
-import { MAX_HELD_CHUNKS, parseGet, parseIdentity, type GetRequest, type PeerIdentity } from './messages.js';
+import { MAX_HELD_CHUNKS, parseGet, parseIdentity, type GetRequest, type ObjectName, type PeerIdentity } from './messages.js';
 import type { RateLimiter } from './rate-limit.js';
 import { serverTlsOptions } from './tls.js';
 
@@ -37,7 +37,7 @@ type Answer =
 export interface ChunkSource {
   readChunk(req: GetRequest, signal: AbortSignal): Promise<Buffer | undefined>;
   /** The chunks held of an object being received (listed in a NOT_FOUND), if it is. */
-  heldChunks?(object: Digest): number[] | undefined;
+  heldChunks?(object: ObjectName): number[] | undefined;
 }
 
 export interface PeerServerOptions {
@@ -49,7 +49,7 @@ export interface PeerServerOptions {
   tlsKey?: Buffer;
   limiter?: RateLimiter;
   /** Called for every served range (status and tests). */
-  onServe?: (e: { peer: PeerIdentity; object: Digest; bytes: number }) => void;
+  onServe?: (e: { peer: PeerIdentity; object: ObjectName; bytes: number }) => void;
   onReject?: (e: { remote: string; reason: string }) => void;
 }
 

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { Agent } from '../../src/agent/index.js';
 import { Bus } from '../../src/bus/index.js';
-import { digestBytes } from '../../src/hash/index.js';
+import { digestBytes, type Digest } from '../../src/hash/index.js';
 import { bcastChunkBytes } from '../../src/cli/bcast-cmd.js';
 import { PeerServer } from '../../src/net/index.js';
 import { natsFor, startDftfs, hostArgs } from '../cluster-helpers.js';
@@ -108,7 +108,7 @@ test('bcastChunkBytes: 1 MiB chunks, coarser only to keep the order under 4,096 
   assert.equal(bcastChunkBytes(100 * 1024 * MiB), 4 * MiB, 'never beyond the TOC\'s 4 MiB');
 });
 
-test('bcast: every agent gets the file; agents sharing a host store download it once', async (t) => {
+test('bcast: every agent gets the file (streamed: sent while hashed); agents sharing a host store download it once; sent again, nothing moves', async (t) => {
   const dir = tempDir(t);
   const file = path.join(dir, 'payload');
   fs.writeFileSync(file, pseudoRandom(13 * MiB, 2));
@@ -118,8 +118,10 @@ test('bcast: every agent gets the file; agents sharing a host store download it 
   const b1 = await startDftfs(t, ['agent', ...hostArgs(nats, 'hB', path.join(dir, 'hB'))]);
   const r = await runDftfs(['bcast', file, '--all', '--json', ...hostArgs(nats, 'h0', path.join(dir, 'h0'))]);
   assert.equal(r.code, 0, r.stderr);
-  const res = JSON.parse(r.stdout) as { digest: string; chunks: number; receivers: Array<{ agent: string; how: string; ok: boolean }> };
+  const res = JSON.parse(r.stdout) as { digest: string; chunks: number; streamed: boolean; receivers: Array<{ agent: string; how: string; ok: boolean }> };
   assert.equal(res.chunks, 13, 'a bcast cuts the file into 1 MiB chunks (short chain hops)');
+  assert.equal(res.streamed, true, 'a file of more than 4 chunks is ordered before it is hashed');
+  assert.equal(res.digest, b3sum(file));
   const how = new Map(res.receivers.map((x) => [x.agent, x.how]));
   assert.equal(how.size, 3);
   const hostA = [how.get(a1.agent), how.get(a2.agent)];
@@ -131,19 +133,25 @@ test('bcast: every agent gets the file; agents sharing a host store download it 
     assert.equal(objects.length, 1);
     assert.equal(b3sum(path.join(objects[0]!.parentPath, objects[0]!.name)), b3sum(file));
   }
+  // Every host holds it now: a receiver stops its stream once the digest arrives and finds it in its store.
+  const again = await runDftfs(['bcast', file, '--all', '--json', ...hostArgs(nats, 'h0', path.join(dir, 'h0'))]);
+  assert.equal(again.code, 0, again.stderr);
+  const hows = (JSON.parse(again.stdout) as typeof res).receivers.map((x) => x.how);
+  assert.ok(hows.every((h) => h === 'present'), `nothing fetched the second time: ${hows}`);
 });
 
 test('bcast --to: only the named hosts receive the file; a name no agent answers for fails the command', async (t) => {
   const dir = tempDir(t);
   const file = path.join(dir, 'payload');
-  fs.writeFileSync(file, pseudoRandom(5 * MiB, 4));
+  fs.writeFileSync(file, pseudoRandom(3 * MiB, 4));
   const nats = await natsFor(t);
   await startDftfs(t, ['agent', ...hostArgs(nats, 'hA', path.join(dir, 'hA'))]);
   const b = await startDftfs(t, ['agent', ...hostArgs(nats, 'hB', path.join(dir, 'hB'))]);
   const r = await runDftfs(['bcast', file, '--to', 'hB', '--json', ...hostArgs(nats, 'h0', path.join(dir, 'h0'))]);
   assert.equal(r.code, 0, r.stderr);
-  const res = JSON.parse(r.stdout) as { receivers: Array<{ agent: string; ok: boolean }>; phases: Record<string, number> };
+  const res = JSON.parse(r.stdout) as { streamed: boolean; receivers: Array<{ agent: string; ok: boolean }>; phases: Record<string, number> };
   assert.deepEqual(res.receivers.map((x) => [x.agent, x.ok]), [[b.agent, true]]);
+  assert.equal(res.streamed, false, 'a file of 3 chunks is hashed before its order leaves');
   assert.ok(res.phases.sent >= res.phases.hashed && res.phases.hashed > 0 && res.phases.found > 0, JSON.stringify(res.phases));
   const objects = (h: string) => fs.readdirSync(path.join(dir, h, 'store/objects'), { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).length;
   assert.equal(objects('hB'), 1);
@@ -235,7 +243,7 @@ test('a batch of small files from a holder that sends wrong bytes: nothing wrong
   // The batch's holder (as the mount's hint would name it) flips a byte of everything it sends.
   const evil = new PeerServer({
     identity: { agent: 'evil/1', host: 'hE' }, cluster: 'test',
-    source: { async readChunk(req) { const b = Buffer.from(byDigest.get(req.object)!); b[0]! ^= 1; return b; } },
+    source: { async readChunk(req) { const b = Buffer.from(byDigest.get(req.object as Digest)!); b[0]! ^= 1; return b; } },
   });
   const port = await evil.listen(0, '127.0.0.1');
   const agent = await Agent.start({ home: path.join(dir, 'h1'), cluster: 'test', nats: nats.url, hostId: 'h1', advertise: '127.0.0.1' });

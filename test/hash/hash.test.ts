@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { blake3Backend } from '../../src/hash/blake3.js';
-import { HashPool, digestBytes, isDigest, parseDigest } from '../../src/hash/index.js';
+import { HashPool, digestBytes, hashInTurns, isDigest, parseDigest } from '../../src/hash/index.js';
 import { b3sum, b3sumBytes, pseudoRandom, tempDir } from '../helpers.js';
 
 test('digestBytes equals b3sum, for empty, small and multi-MiB inputs', (t) => {
@@ -114,4 +114,23 @@ test('with an inline budget, the pool hashes small work on the calling thread an
   const big = await pool.submit({ path: file, offset: 0, length: bytes.length, chunkBytes: bytes.length, whole: false, chunks: true });
   assert.equal(pool.threadsStarted, true);
   assert.deepEqual(big.chunkDigests, [b3sumBytes(dir, bytes)]);
+});
+
+test('hashInTurns: chunk digests in order as it goes and the whole digest, all equal to b3sum; a file shorter than said is refused', async (t) => {
+  const dir = tempDir(t);
+  const chunk = 1 << 20;
+  const bytes = pseudoRandom(9 * chunk + 4321, 11);
+  const file = path.join(dir, 'f');
+  fs.writeFileSync(file, bytes);
+  const seen: Array<[number, string]> = [];
+  let turns = 0;
+  const ticker = setInterval(() => turns++, 0);
+  const r = await hashInTurns(file, bytes.length, chunk, (i, d) => seen.push([i, d])).finally(() => clearInterval(ticker));
+  assert.equal(r.digest, b3sum(file));
+  const want = Array.from({ length: 10 }, (_, i) => b3sumBytes(dir, bytes.subarray(i * chunk, (i + 1) * chunk)));
+  assert.deepEqual(r.chunkDigests, want);
+  assert.deepEqual(seen, want.map((d, i) => [i, d]), 'each digest handed out once, in order');
+  assert.ok(turns > 0, 'the event loop ran while it hashed');
+
+  await assert.rejects(hashInTurns(file, bytes.length + 1, chunk, () => undefined), { code: 'ERR_DFTFS_FILE_CHANGED' });
 });
