@@ -72,7 +72,7 @@ async function hashStreamed(file: string, size: number, chunkBytes: number, feed
 export const createBcastCommand = (ctx: CliContext) => defineCommand({
   meta: {
     name: 'bcast',
-    description: 'Make every listed agent hold FILE, at about the speed of one link for all of them at once: receivers form a pipelined chain and forward each chunk as soon as it is verified.',
+    description: 'Make every listed agent hold FILE, at about the speed of one link for all of them at once: receivers form a pipelined chain and forward each chunk as soon as it is verified. A file of more than 4 chunks starts moving while it is still being hashed.',
   },
   args: {
     file: { type: 'positional', description: 'File to broadcast', required: true },
