@@ -100,6 +100,14 @@ export interface FetchResult {
   busy: number;
 }
 
+/** How a fetch ended, timed from `started` (performance.now()). */
+function fetchResult(how: FetchResult['how'], bytes: number, started: number, stats?: FetchStats): FetchResult {
+  return {
+    how, bytes, ms: performance.now() - started,
+    bytesFrom: stats ? Object.fromEntries(stats.bytesFrom) : {}, retries: stats?.retries ?? 0, busy: stats?.busy ?? 0,
+  };
+}
+
 function defaultAdvertise(): string {
   for (const list of Object.values(os.networkInterfaces())) {
     for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
@@ -425,10 +433,7 @@ export class Agent {
   private async doFetch(desc: ObjectDesc, opts: FetchOptions): Promise<FetchResult> {
     const started = performance.now();
     this.descs.set(desc.digest, desc);
-    const result = (how: FetchResult['how'], stats?: FetchStats): FetchResult => ({
-      how, bytes: desc.size, ms: performance.now() - started,
-      bytesFrom: stats ? Object.fromEntries(stats.bytesFrom) : {}, retries: stats?.retries ?? 0, busy: stats?.busy ?? 0,
-    });
+    const result = (how: FetchResult['how'], stats?: FetchStats) => fetchResult(how, desc.size, started, stats);
     for (;;) {
       if (this.store.has(desc.digest)) return result('present');
       const mine = this.locks.tryAcquire({ pid: process.pid, agent: this.id, object: desc.digest, size: desc.size, startedMs: Date.now() });
@@ -498,10 +503,7 @@ export class Agent {
     const transfer = this.status.beginTransfer(order.name, desc.size, () => partial.bytesReceived);
     const stop = new AbortController();
     feed.digest.then((d) => { if (this.store.has(d)) stop.abort(); }, (err: Error) => stop.abort(err));
-    const result = (how: FetchResult['how'], stats?: FetchStats): FetchResult => ({
-      how, bytes: desc.size, ms: performance.now() - started,
-      bytesFrom: stats ? Object.fromEntries(stats.bytesFrom) : {}, retries: stats?.retries ?? 0, busy: stats?.busy ?? 0,
-    });
+    const result = (how: FetchResult['how'], stats?: FetchStats) => fetchResult(how, desc.size, started, stats);
     try {
       const stats = await fillPartial(this.fetchEnv(), partial, { upstream, descFromOrigin: true, arriving: feed, signal: stop.signal });
       const digest = await feed.digest;
