@@ -497,7 +497,7 @@ export class Agent {
   private async fetchStream(order: StreamOrder, upstream: PeerAddr[]): Promise<FetchResult> {
     const started = performance.now();
     const desc = streamDesc(order);
-    const feed = new FeedFollower(desc, (from, timeoutMs) => this.bus.request(this.bus.subject('bcast', order.name.slice('bcast:'.length)), { from }, timeoutMs));
+    const feed = new FeedFollower(desc, (from, timeoutMs) => this.bus.request(this.feedSubject(order.name), { from }, timeoutMs));
     const partial = await new PartialObject(this.store, desc, true, order.name).open();
     this.partials.set(order.name, partial);
     const transfer = this.status.beginTransfer(order.name, desc.size, () => partial.bytesReceived);
@@ -530,6 +530,11 @@ export class Agent {
     }
   }
 
+  /** Where a stream's origin answers for its digests (a stream name's hex: a subject token has no ':'). */
+  private feedSubject(name: StreamName): string {
+    return this.bus.subject('bcast', name.slice('bcast:'.length));
+  }
+
   private rememberStream(name: StreamName, digest: Digest): void {
     this.streamDigests.set(name, digest);
     for (const old of this.streamDigests.keys()) {
@@ -545,7 +550,7 @@ export class Agent {
   offerStream(file: string, name: StreamName, feed: DigestFeed): void {
     const abs = path.resolve(file);
     this.streamsOut.set(name, abs);
-    this.bus.subscribe(this.bus.subject('bcast', name.slice('bcast:'.length)), (b, reply) => {
+    this.bus.subscribe(this.feedSubject(name), (b, reply) => {
       // Answered when there is something to say, without holding up the other receivers' requests.
       const from = b.from;
       if (typeof from !== 'number' || !Number.isSafeInteger(from) || from < 0) return reply({ error: { code: 'ERR_DFTFS_PROTOCOL', message: 'digest feed: bad from' } });

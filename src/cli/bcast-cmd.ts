@@ -1,7 +1,7 @@
 import fsp from 'node:fs/promises';
 import { defineCommand } from 'citty';
 import path from 'node:path';
-import { DigestFeed, hashFileForPublish, newStreamName, type ObjectDesc, type PeerAddr } from '../agent/index.js';
+import { DigestFeed, hashFileForPublish, newStreamName, streamDesc, type ObjectDesc, type PeerAddr, type StreamOrder } from '../agent/index.js';
 import { DftfsError, usageError } from '../errors.js';
 import { HashPool, INLINE_HASH_BYTES, hashInTurns } from '../hash/index.js';
 import { MAX_CHUNK_BYTES } from '../toc/index.js';
@@ -57,11 +57,16 @@ export function planChain(origin: PeerAddr, receivers: PeerAddr[]): Array<{ agen
 }
 
 /** Hashes a file to be streamed, handing each digest to the receivers' feed as it is known. */
-async function hashStreamed(file: string, size: number, chunkBytes: number, feed: DigestFeed): Promise<ObjectDesc> {
+async function hashStreamed(order: StreamOrder, file: string, feed: DigestFeed): Promise<ObjectDesc> {
   try {
-    const { digest, chunkDigests } = await hashInTurns(path.resolve(file), size, chunkBytes, (i, d) => feed.add(i, d));
+    const desc = streamDesc(order);
+    const { digest } = await hashInTurns(path.resolve(file), order.size, order.chunkBytes, (i, d) => {
+      desc.chunks[i]!.chunkDigest = d;
+      feed.add(i, d);
+    });
     feed.finish(digest);
-    return { digest, size, chunks: chunkDigests.map((chunkDigest, i) => ({ chunkOffset: i * chunkBytes, chunkSize: Math.min(chunkBytes, size - i * chunkBytes), chunkDigest })) };
+    desc.digest = digest;
+    return desc;
   } catch (err) {
     const e = new DftfsError('ERR_DFTFS_FILE_CHANGED', `${file}: ${(err as Error).message}`, { hint: 'send it again once it stops changing', cause: err });
     feed.fail(e);
@@ -93,7 +98,7 @@ export const createBcastCommand = (ctx: CliContext) => defineCommand({
     const chunkBytes = bcastChunkBytes(size);
     const stream = size > BCAST_STREAM_MIN_CHUNKS * chunkBytes ? { name: newStreamName(), size, chunkBytes, feed: new DigestFeed() } : undefined;
     const pool = stream ? undefined : new HashPool(undefined, { inlineBytes: INLINE_HASH_BYTES });
-    const hashing = (stream ? hashStreamed(args.file, stream.size, stream.chunkBytes, stream.feed) : hashFileForPublish(args.file, pool!, chunkBytes))
+    const hashing = (stream ? hashStreamed(stream, args.file, stream.feed) : hashFileForPublish(args.file, pool!, chunkBytes))
       .finally(() => { phases.hashed = at(); return pool?.close(); });
     hashing.catch(() => undefined); // awaited below; a failed start drops it
     const agent = await startAgent(args, ctx, { origin: true }).catch(async (err: unknown) => {
