@@ -12,7 +12,7 @@ import { hashFile } from '../indexer/index.js';
 import { createLogger } from '../log.js';
 import { isStreamName, newDataFramePool, PeerClient, PeerServer, RateLimiter, tlsKey, type GetRequest, type ObjectName, type StreamName } from '../net/index.js';
 import { ObjectStore, SYNC_IO_MAX_BYTES } from '../store/index.js';
-import { MAX_CHUNK_BYTES, diffToc, tocPieces, type Toc, type TocChunk, type TocDelta, type TocEntry } from '../toc/index.js';
+import { MAX_CHUNK_BYTES, diffToc, encodeToc, tocPieces, type Toc, type TocChunk, type TocDelta, type TocEntry } from '../toc/index.js';
 import { batchable, fetchBatch, type BatchSink } from './batch-fetch.js';
 import { FeedFollower, parseStreamOrder, streamDesc, type DigestFeed, type StreamOrder } from './bcast-stream.js';
 import { ChunkCache } from './chunk-cache.js';
@@ -137,6 +137,13 @@ export async function hashFileForPublish(file: string, pool: HashPool, chunkByte
   const { digest, chunks } = await hashFile(pool, path.resolve(file), st.size, chunkBytes);
   return { digest, size: st.size, chunks };
 }
+
+/**
+ * A TOC of at most this many entries (~1 MB) is encoded whole and stored in one synchronous write
+ * (see ObjectStore.putVerified): a make driver publishes one after nearly every job, and streaming
+ * it through the thread pool cost each publication a chain of round trips behind other work.
+ */
+const SMALL_TOC_ENTRIES = 4096;
 
 /** Outputs at most this big are adopted through memory: one read, hashed on the event loop (~0.2 ms). */
 const ADOPT_IN_MEMORY_MAX_BYTES = 256 * 1024;
@@ -691,6 +698,13 @@ export class Agent {
    * Stores an object whose bytes came in a control message (a job's small output inside its
    * result) once they match its descriptor: size, every chunk digest and the whole digest.
    */
+  /** Stores bytes held in memory (a small TOC) and describes them. */
+  private async storeSmall(bytes: Uint8Array): Promise<ObjectDesc> {
+    const desc = describeBytes(bytes);
+    await this.store.putVerified(bytes, desc.digest);
+    return desc;
+  }
+
   async storeBytes(desc: ObjectDesc, bytes: Buffer): Promise<void> {
     const got = describeBytes(bytes);
     const same = got.size === desc.size && got.digest === desc.digest && got.chunks.length === desc.chunks.length &&
@@ -709,7 +723,7 @@ export class Agent {
       const had = this.published.get(e.digest!);
       if (had?.entry !== e || had.root !== root) this.published.set(e.digest!, { root, entry: e });
     }
-    const desc = await storePieces(this.store, tocPieces(toc));
+    const desc = toc.entries.length <= SMALL_TOC_ENTRIES ? await this.storeSmall(encodeToc(toc)) : await storePieces(this.store, tocPieces(toc));
     this.descs.set(desc.digest, desc);
     // Followers holding the previous generation apply the changes instead of fetching the whole TOC.
     let delta: TocDelta | undefined = this.latestToc ? diffToc(this.latestToc.toc, toc) : undefined;

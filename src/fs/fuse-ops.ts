@@ -66,7 +66,15 @@ export function createFuseOps(o: FuseOpsOptions): FuseOps {
   async function find(name: string): Promise<Found | undefined> {
     if (upper.hidden(name)) return undefined;
     if (upper.has(name)) {
-      const st = await fsp.lstat(upper.real(name)).catch(() => undefined);
+      // The upper layer is on this host's disk: a stat takes microseconds, a thread-pool round
+      // trip for it far more CPU (see SYNC_IO_MAX_BYTES), on the path of every call on a file a
+      // job wrote.
+      let st: fs.Stats | undefined;
+      try {
+        st = fs.lstatSync(upper.real(name), { throwIfNoEntry: false });
+      } catch {
+        st = undefined;
+      }
       if (st) return { where: 'upper', st };
     }
     const entry = o.view().get(name);

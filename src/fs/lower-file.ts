@@ -65,7 +65,7 @@ export class AgentObjectSource implements ObjectSource {
     const agent = this.agent;
     const fetch = () => this.fetch(desc);
     const timeoutMs = this.timeoutMs;
-    let fh: fsp.FileHandle | undefined;
+    let fh: Promise<fsp.FileHandle> | undefined;
     /** A small object is read synchronously (see SYNC_IO_MAX_BYTES). */
     const small = desc.size <= SYNC_IO_MAX_BYTES;
     let fd: number | undefined;
@@ -81,8 +81,14 @@ export class AgentObjectSource implements ObjectSource {
         fd ??= fs.openSync(agent.store.objectPath(desc.digest), 'r');
         return fs.readSync(fd, buf, 0, len, pos);
       }
-      fh ??= await fsp.open(agent.store.objectPath(desc.digest), 'r');
-      return (await fh.read(buf, 0, len, pos)).bytesRead;
+      // One open for concurrent reads (the kernel's readahead sends several at once): each
+      // awaiting its own open would leave all but the last handle to the garbage collector.
+      if (!fh) {
+        const opening = fsp.open(agent.store.objectPath(desc.digest), 'r');
+        fh = opening;
+        opening.catch(() => { if (fh === opening) fh = undefined; }); // the next read tries again
+      }
+      return (await (await fh).read(buf, 0, len, pos)).bytesRead;
     };
 
     return {
@@ -117,8 +123,9 @@ export class AgentObjectSource implements ObjectSource {
       async close() {
         if (fd !== undefined) fs.closeSync(fd);
         fd = undefined;
-        await fh?.close();
+        const opened = fh;
         fh = undefined;
+        await (await opened?.catch(() => undefined))?.close();
       },
     };
   }

@@ -1,10 +1,11 @@
-import type fs from 'node:fs';
+import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { errnoCode } from '../errors.js';
 import type { Digest } from '../hash/index.js';
 import type { TocChunk, TocEntry } from '../toc/index.js';
+import { SYNC_IO_MAX_BYTES } from '../store/index.js';
 import type { WarningSink } from './warnings.js';
 
 const STATE_VERSION = 3;
@@ -199,6 +200,13 @@ export async function saveIndexState(file: string, state: IndexState, changes?: 
  */
 export async function appendIndexJournal(file: string, changes: ReadonlyMap<string, StateRecord | null>): Promise<void> {
   if (changes.size === 0) return;
+  const lines = [...changes].map(([n, r]) => JSON.stringify([n, r && toDisk(r)]) + '\n').join('');
+  // A few lines, after nearly every job of a make build: synchronously (see SYNC_IO_MAX_BYTES).
+  if (lines.length <= SYNC_IO_MAX_BYTES) {
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    fs.appendFileSync(journalPath(file), lines);
+    return;
+  }
   await fsp.mkdir(path.dirname(file), { recursive: true });
-  await fsp.appendFile(journalPath(file), [...changes].map(([n, r]) => JSON.stringify([n, r && toDisk(r)]) + '\n').join(''));
+  await fsp.appendFile(journalPath(file), lines);
 }

@@ -330,6 +330,9 @@ export class Driver {
     const p = this.pending.get(message.id);
     if (!p || p.landing || p.job.attempt !== message.attempt || p.worker !== message.worker) return { ok: false, stale: true };
     p.landing = true;
+    // Its slot is free from now on (see pickWorker): a job make started beyond the slots goes there
+    // at once, while this one's outputs come home.
+    this.workers.wake();
     const tr = performance.now();
     try {
       const result = 'ref' in message ? await this.fetchResult(message) : message;

@@ -25,6 +25,11 @@ export class WorkerRegistry {
       worker: b.worker, key: b.key, host: b.host, slots: Math.max(0, Math.floor(b.slots)),
       running: new Set(b.running.filter((x): x is string => typeof x === 'string')), seenMs: performance.now(),
     });
+    this.wake();
+  }
+
+  /** Wakes every `changed` waiter: a slot may be free (a worker's status came, or a job's result did). */
+  wake(): void {
     for (const w of this.waiters) w();
     this.waiters = [];
   }
@@ -42,7 +47,7 @@ export class WorkerRegistry {
     return w.seenMs > acceptedMs + JOB_LISTED_GRACE_MS && !w.running.has(job);
   }
 
-  /** Resolves at the next heartbeat, or after `ms`. */
+  /** Resolves at the next heartbeat or `wake`, or after `ms`. */
   changed(ms: number): Promise<void> {
     return new Promise((resolve) => {
       const t = setTimeout(resolve, ms);

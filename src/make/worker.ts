@@ -123,7 +123,12 @@ export class Worker {
       const hints = this.mount.follower.originAddr ? [this.mount.follower.originAddr] : [];
       for (const p of job.prereqs) {
         const e = view.get(path.posix.normalize(path.posix.join(job.cwd, p)));
-        if (e?.type === 'reg' && e.size) this.mount.agent.fetch(descOf(e), { hints, descFromOrigin: true }).catch(() => undefined);
+        if (e?.type === 'reg' && e.size) {
+          this.mount.agent.fetch(descOf(e), { hints, descFromOrigin: true }).then(
+            (r) => log.debug('job', job.id, 'has', p, `(${r.how}) at`, Math.round(performance.now() - started), 'ms'),
+            () => undefined,
+          );
+        }
       }
       const mark = this.mount.upper.mark();
       const { status, stdout, stderr } = await this.exec(job);
@@ -196,15 +201,21 @@ export class Worker {
 
   /**
    * The kernel sends FUSE `release` after the writer's close() has returned, so a job can exit
-   * before its files are released. Wait for that, briefly for every file written since `mark`,
-   * longer for the job's own target; files still open after that belong to other running jobs.
+   * before its files are released. Wait for that, briefly for every file written since `mark`
+   * but the targets of other jobs running here, longer for the job's own target; files still open
+   * after that belong to other running jobs.
    */
   private async releasesOf(job: Job, mark: number): Promise<void> {
     const { upper } = this.mount;
-    const target = path.posix.normalize(path.posix.join(job.cwd, job.target));
+    const targetOf = (j: Job) => path.posix.normalize(path.posix.join(j.cwd, j.target));
+    const target = targetOf(job);
+    // The target of another job running here is that job's to wait for (in the first wave of a
+    // build, each job waited out the 100 ms for its neighbours' outputs, still being written).
+    const theirs = new Set([...this.running.values()].filter((r) => r.job !== job).map((r) => targetOf(r.job)));
+    theirs.delete(target);
     const started = performance.now();
     for (;;) {
-      const open = upper.changedSince(mark).filter((c) => !c.deleted && upper.isOpenForWrite(c.name)).map((c) => c.name);
+      const open = upper.changedSince(mark).filter((c) => !c.deleted && !theirs.has(c.name) && upper.isOpenForWrite(c.name)).map((c) => c.name);
       const waited = performance.now() - started;
       if (open.length === 0 || (waited > RELEASE_WAIT_MS && !open.includes(target)) || waited > TARGET_RELEASE_WAIT_MS) return;
       await new Promise((r) => setTimeout(r, 5));
@@ -223,7 +234,12 @@ export class Worker {
       }
       if (upper.isOpenForWrite(c.name)) continue;
       const real = upper.real(c.name);
-      const st = await fsp.lstat(real).catch(() => undefined);
+      let st: fs.Stats | undefined;
+      try {
+        st = fs.lstatSync(real, { throwIfNoEntry: false }); // the upper layer is on local disk (see fuse-ops' find)
+      } catch {
+        st = undefined;
+      }
       if (!st) continue;
       if (st.isDirectory()) out.push({ seq: c.seq, name: c.name, type: 'dir', mode: st.mode & 0o7777 });
       else if (st.isSymbolicLink()) out.push({ seq: c.seq, name: c.name, type: 'symlink', linkName: await fsp.readlink(real) });

@@ -11,9 +11,12 @@ function header(e: TocEntry): string {
 
 /** The node digest of a directory: its header, then each child's header (or node digest, for a directory) in name order. */
 export function dirDigest(dir: TocEntry, kids: readonly TocEntry[], dirs: ReadonlyMap<string, Digest>): Digest {
-  const sorted = [...kids].sort((a, b) => compareNames(baseName(a.name), baseName(b.name)));
+  const named = kids.map((k) => ({ k, base: baseName(k.name) }));
+  // Code-unit order is code-point order unless a name holds a surrogate pair (see compareNames).
+  if (named.some((n) => SURROGATE_RE.test(n.base))) named.sort((a, b) => compareNames(a.base, b.base));
+  else named.sort((a, b) => (a.base < b.base ? -1 : a.base > b.base ? 1 : 0));
   let text = header(dir);
-  for (const k of sorted) text += k.type === 'dir' ? `${dirs.get(k.name)!}\n` : header(k);
+  for (const { k } of named) text += k.type === 'dir' ? `${dirs.get(k.name)!}\n` : header(k);
   return digestBytes(enc.encode(text));
 }
 

@@ -4,7 +4,8 @@ import fsp from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { createFuseOps, TocView, UpperLayer, type FuseOps, type ObjectSource } from '../../src/fs/index.js';
+import type { Agent } from '../../src/agent/index.js';
+import { AgentObjectSource, createFuseOps, TocView, UpperLayer, type FuseOps, type ObjectSource } from '../../src/fs/index.js';
 import { HashPool } from '../../src/hash/index.js';
 import { indexTree } from '../../src/indexer/index.js';
 import { ObjectStore } from '../../src/store/index.js';
@@ -161,4 +162,25 @@ test('a failing object source surfaces as EIO, never as a throw across the bound
   const [, fd] = await call(broken, 'open', '/f', 0);
   assert.equal((await call(broken, 'read', '/f', fd, Buffer.alloc(4), 4, 0))[0], -E.EIO);
   assert.equal((await call(broken, 'truncate', '/f', 0))[0], -E.EIO);
+});
+
+test('concurrent reads of a stored object share one open file, closed with the handle', async (t) => {
+  const dir = tempDir(t);
+  const store = await new ObjectStore(path.join(dir, 'store')).open();
+  const bytes = Buffer.alloc(1 << 20);
+  for (let i = 0; i < bytes.length; i += 4) bytes.writeUInt32LE(i, i);
+  const { digest } = await store.putBytes(bytes);
+  // Only the host store is used for an object already in it.
+  const source = new AgentObjectSource({ store } as unknown as Agent, 1000);
+  const fds = () => fs.readdirSync('/proc/self/fd').length;
+  const before = fds();
+  const file = source.open({ digest, size: bytes.length, chunks: [] });
+  // The kernel's readahead sends several reads of one file at once.
+  const bufs = Array.from({ length: 8 }, () => Buffer.alloc(128 * 1024));
+  const counts = await Promise.all(bufs.map((b, i) => file.read(b, b.length, i * b.length)));
+  assert.deepEqual(counts, bufs.map((b) => b.length));
+  assert.ok(Buffer.concat(bufs).equals(bytes));
+  assert.equal(fds(), before + 1, 'one descriptor for all the reads');
+  await file.close();
+  assert.equal(fds(), before);
 });
