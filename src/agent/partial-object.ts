@@ -115,12 +115,12 @@ export class PartialObject {
     return i >= 0 && this.desc.chunks[i]!.chunkSize === size ? i : -1;
   }
 
-  /** Reads a chunk this object holds (already verified on arrival). */
-  async read(i: number): Promise<Buffer> {
+  /** Reads a chunk this object holds (already verified on arrival), into `into` when given (of the chunk's size). */
+  async read(i: number, into?: Buffer): Promise<Buffer> {
     if (!this.present[i]) throw new DftfsError('ERR_DFTFS_NOT_FOUND', `chunk ${i} not received yet`);
     const c = this.desc.chunks[i]!;
     if (this.mem) return Buffer.from(this.mem.subarray(c.chunkOffset, c.chunkOffset + c.chunkSize));
-    const buf = Buffer.allocUnsafe(c.chunkSize);
+    const buf = into ?? Buffer.allocUnsafe(c.chunkSize);
     await this.fd!.read(buf, 0, c.chunkSize, c.chunkOffset);
     return buf;
   }

@@ -31,11 +31,17 @@ type Answer =
   | { type: 'BUSY' }
   | { type: 'NOT_FOUND'; have?: number[] }
   | { type: 'ERROR'; code: string; message: string }
-  | { type: 'DATA'; size: number; payload: Buffer };
+  | { type: 'DATA'; size: number; payload: Buffer; release?: () => void };
 
 /** What a peer server serves: verified bytes of a chunk it holds, or undefined. */
 export interface ChunkSource {
   readChunk(req: GetRequest, signal: AbortSignal): Promise<Buffer | undefined>;
+  /**
+   * Told once the bytes `readChunk` gave are no longer read (written to the socket, or compressed):
+   * a source may then reuse their buffer. Not called when an answer is dropped (the connection
+   * closed first); the buffer is then left to the garbage collector.
+   */
+  releaseChunk?(bytes: Buffer): void;
   /** The chunks held of an object being received (listed in a NOT_FOUND), if it is. */
   heldChunks?(object: ObjectName): number[] | undefined;
 }
@@ -182,7 +188,11 @@ export class PeerServer {
       const have = this.opts.source.heldChunks?.(req.object);
       return { type: 'NOT_FOUND', ...(have ? { have: have.slice(0, MAX_HELD_CHUNKS) } : {}) };
     }
-    return { type: 'DATA', size: bytes.length, payload: req.compress ? await deflate(bytes, { level: 1 }) : bytes };
+    const source = this.opts.source;
+    if (!req.compress) return { type: 'DATA', size: bytes.length, payload: bytes, release: () => source.releaseChunk?.(bytes) };
+    const payload = await deflate(bytes, { level: 1 });
+    source.releaseChunk?.(bytes);
+    return { type: 'DATA', size: bytes.length, payload };
   }
 
   private async send(socket: net.Socket, conn: number, peer: PeerIdentity, req: GetRequest, a: Answer): Promise<void> {
@@ -203,7 +213,7 @@ export class PeerServer {
     if (socket.destroyed) return;
     corkForTick(socket);
     socket.write(encodeDataHeader(req.id, a.payload.length));
-    const ok = socket.write(a.payload);
+    const ok = socket.write(a.payload, (err) => { if (!err) a.release?.(); });
     this.slots.set(`${peer.host}\0${req.object}`, { conn, lastMs: performance.now() });
     this.opts.onServe?.({ peer, object: req.object, bytes: a.size });
     if (!ok) await drainedOrClosed(socket);

@@ -47,6 +47,33 @@ test('a client gets chunks over TCP, pipelined, compressed or not', async (t) =>
   assert.deepEqual(await c.get({ ...req, object: digestBytes(Buffer.from('other')) }), { kind: 'not-found' });
 });
 
+test('the buffer of a served chunk goes back to its source once written to the socket, or once compressed', async (t) => {
+  const given: Buffer[] = [];
+  const released: Buffer[] = [];
+  const s = new PeerServer({
+    identity: { agent: 'srv', host: 'server-host' }, cluster: 'test',
+    source: {
+      async readChunk(r: GetRequest) {
+        const b = Buffer.from(CHUNK.subarray(r.offset, r.offset + r.length));
+        given.push(b);
+        return b;
+      },
+      releaseChunk: (b) => { released.push(b); },
+    },
+  });
+  const port = await s.listen(0, '127.0.0.1');
+  t.after(() => s.close());
+  const c = await client(t, port, 'h1');
+  const plain = await c.get(req);
+  const packed = await c.get({ ...req, compress: true });
+  assert.deepEqual(plain.kind === 'data' && plain.bytes, CHUNK);
+  assert.deepEqual(packed.kind === 'data' && packed.bytes, CHUNK);
+  // The write callback runs once the socket has taken the bytes: by the time the answer arrived.
+  assert.equal(given.length, 2);
+  assert.equal(released.length, 2);
+  assert.ok(given.every((b) => released.includes(b)), 'the very buffers read are given back');
+});
+
 test('a peer receiving an object lists the chunks it has in its NOT_FOUND; a malformed list is refused', async (t) => {
   const receiving = digestBytes(Buffer.from('being received'));
   const s = new PeerServer({
