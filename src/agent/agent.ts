@@ -711,10 +711,6 @@ export class Agent {
     }
   }
 
-  /**
-   * Stores an object whose bytes came in a control message (a job's small output inside its
-   * result) once they match its descriptor: size, every chunk digest and the whole digest.
-   */
   /** Stores bytes held in memory (a small TOC) and describes them. */
   private async storeSmall(bytes: Uint8Array): Promise<ObjectDesc> {
     const desc = describeBytes(bytes);
@@ -722,6 +718,10 @@ export class Agent {
     return desc;
   }
 
+  /**
+   * Stores an object whose bytes came in a control message (a job's small output inside its
+   * result) once they match its descriptor: size, every chunk digest and the whole digest.
+   */
   async storeBytes(desc: ObjectDesc, bytes: Buffer): Promise<void> {
     const got = describeBytes(bytes);
     const same = got.size === desc.size && got.digest === desc.digest && got.chunks.length === desc.chunks.length &&

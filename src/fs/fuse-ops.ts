@@ -66,15 +66,7 @@ export function createFuseOps(o: FuseOpsOptions): FuseOps {
   async function find(name: string): Promise<Found | undefined> {
     if (upper.hidden(name)) return undefined;
     if (upper.has(name)) {
-      // The upper layer is on this host's disk: a stat takes microseconds, a thread-pool round
-      // trip for it far more CPU (see SYNC_IO_MAX_BYTES), on the path of every call on a file a
-      // job wrote.
-      let st: fs.Stats | undefined;
-      try {
-        st = fs.lstatSync(upper.real(name), { throwIfNoEntry: false });
-      } catch {
-        st = undefined;
-      }
+      const st = upper.stat(name);
       if (st) return { where: 'upper', st };
     }
     const entry = o.view().get(name);

@@ -163,6 +163,19 @@ export class UpperLayer {
     return true;
   }
 
+  /**
+   * The upper file's lstat, undefined when it is not there (or cannot be read). Synchronous: the
+   * layer is on this host's disk, where a stat takes microseconds and a thread-pool round trip far
+   * more CPU (see SYNC_IO_MAX_BYTES); mounts stat upper files on every call on a file a job wrote.
+   */
+  stat(name: string): fs.Stats | undefined {
+    try {
+      return fs.lstatSync(this.real(name), { throwIfNoEntry: false });
+    } catch {
+      return undefined;
+    }
+  }
+
   /** The sequence number of the last change of `name` (0 if none). */
   changeSeq(name: string): number {
     return this.changes.get(name)?.seq ?? 0;

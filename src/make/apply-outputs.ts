@@ -25,17 +25,19 @@ export async function fetchOutputs(agent: Agent, outputs: Output[], from?: PeerA
 type RegOutput = Extract<Output, { type: 'reg' }>;
 
 /**
- * A small output copied from the store to a temp name beside its place, given its mode and mtime,
- * and renamed over it. Synchronously (see SYNC_IO_MAX_BYTES): the driver lands one result at a
- * time, and in a burst of finished jobs each thread-pool round trip of these six calls waited
+ * An output copied from the store to a temp name beside its place, given its mode and mtime, and
+ * renamed over it. Synchronously but for the copy of a large file: the driver lands one result at
+ * a time, and when many jobs ended at once each thread-pool round trip of these six calls waited
  * behind everything else the driver had to do (the first wave of a 16-slot build landed one
- * result per ~18 ms).
+ * result per ~18 ms). See SYNC_IO_MAX_BYTES.
  */
-function placeSmallSync(agent: Agent, o: RegOutput, dest: string): fs.Stats {
+async function place(agent: Agent, o: RegOutput, dest: string): Promise<fs.Stats> {
   fs.mkdirSync(path.dirname(dest), { recursive: true });
   const tmp = tempBeside(dest);
   try {
-    if (o.desc.size > 0) fs.copyFileSync(agent.store.objectPath(o.desc.digest), tmp, fs.constants.COPYFILE_EXCL);
+    const object = agent.store.objectPath(o.desc.digest);
+    if (o.desc.size > SYNC_IO_MAX_BYTES) await fsp.copyFile(object, tmp, fs.constants.COPYFILE_EXCL);
+    else if (o.desc.size > 0) fs.copyFileSync(object, tmp, fs.constants.COPYFILE_EXCL);
     else fs.writeFileSync(tmp, '', { flag: 'wx' });
     fs.chmodSync(tmp, o.mode);
     fs.utimesSync(tmp, o.mtimeMs / 1000, o.mtimeMs / 1000);
@@ -47,28 +49,12 @@ function placeSmallSync(agent: Agent, o: RegOutput, dest: string): fs.Stats {
   return fs.lstatSync(dest);
 }
 
-/** placeSmallSync for a large output: the copy goes through the thread pool. */
-async function placeLarge(agent: Agent, o: RegOutput, dest: string): Promise<fs.Stats> {
-  await fsp.mkdir(path.dirname(dest), { recursive: true });
-  const tmp = tempBeside(dest);
-  try {
-    await fsp.copyFile(agent.store.objectPath(o.desc.digest), tmp, fs.constants.COPYFILE_EXCL);
-    await fsp.chmod(tmp, o.mode);
-    await fsp.utimes(tmp, o.mtimeMs / 1000, o.mtimeMs / 1000);
-    await fsp.rename(tmp, dest);
-  } catch (err) {
-    await fsp.rm(tmp, { force: true });
-    throw err;
-  }
-  return fsp.lstat(dest);
-}
-
 /**
  * Writes fetched outputs into the driver's real tree: each file copied from the store to a temp
  * name beside its place, given its mode and mtime, and renamed over it, so make and the user never
  * see a half-written output. Names were checked to stay inside. Returns the bytes written and,
- * per regular file, its stat as written with its content (an index-state record). Directories,
- * symlinks, removals and small files are done synchronously (see placeSmallSync).
+ * per regular file, its stat as written with its content (an index-state record). Only the copy
+ * of a large file goes through the thread pool (see place).
  */
 export async function writeOutputs(agent: Agent, root: string, outputs: Output[]): Promise<{ bytes: number; records: Map<string, StateRecord> }> {
   let bytes = 0;
@@ -80,7 +66,7 @@ export async function writeOutputs(agent: Agent, root: string, outputs: Output[]
       fs.mkdirSync(dest, { recursive: true });
       fs.chmodSync(dest, o.mode);
     } else if (o.type === 'reg') {
-      const st = o.desc.size <= SYNC_IO_MAX_BYTES ? placeSmallSync(agent, o, dest) : await placeLarge(agent, o, dest);
+      const st = await place(agent, o, dest);
       records.set(o.name, { size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, ino: st.ino, digest: o.desc.digest, chunks: o.desc.chunks });
       bytes += o.desc.size;
     } else if (o.type === 'symlink') {

@@ -234,12 +234,7 @@ export class Worker {
       }
       if (upper.isOpenForWrite(c.name)) continue;
       const real = upper.real(c.name);
-      let st: fs.Stats | undefined;
-      try {
-        st = fs.lstatSync(real, { throwIfNoEntry: false }); // the upper layer is on local disk (see fuse-ops' find)
-      } catch {
-        st = undefined;
-      }
+      const st = upper.stat(c.name);
       if (!st) continue;
       if (st.isDirectory()) out.push({ seq: c.seq, name: c.name, type: 'dir', mode: st.mode & 0o7777 });
       else if (st.isSymbolicLink()) out.push({ seq: c.seq, name: c.name, type: 'symlink', linkName: await fsp.readlink(real) });
