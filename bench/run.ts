@@ -22,6 +22,7 @@ const SCENARIOS: Record<string, { load: () => Promise<Scenario>; about: string }
   broadcast: { load: () => import('./scenarios/broadcast.js'), about: 'one big file to N workers: dftfs vs NFS, TakTuk, scp (simulated cluster) [--workers 2,4 --size 200m --rate 400mbit --systems …]' },
   tree: { load: () => import('./scenarios/tree.js'), about: 'many small files or a mixed tree to N workers (simulated cluster) [--kind small|mixed --workers 2,4 --rate 400mbit]' },
   'make-cluster': { load: () => import('./scenarios/make-cluster.js'), about: 'dftfs drive make on N worker hosts vs make on one host (simulated cluster) [--workers 2,4 --slots 4 --rules 48 --work 0.5]' },
+  'make-c-project': { load: () => import('./scenarios/make-c-project.js'), about: 'a real C project (Lua 5.3.5) by dftfs drive make on N worker hosts vs make on one host (simulated cluster) [--workers 2,4 --slots 2]' },
   scale: { load: () => import('./scenarios/scale.js'), about: 'control plane with many agents and a 100,000-file TOC (simulated cluster) [--agents 8,16,32 --hosts 4 --files 100000]' },
   'metadata-walk': { load: () => import('./scenarios/metadata-walk.js'), about: 'find + stat of a 20,000-file tree: dftfs mount vs NFS (simulated cluster) [--files 20000 --workers 1,4]' },
 };
