@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
+import { EXTRA_CA_CERTS } from './procs.js';
 
 /** Where committed results live ($DFTFS_BENCH_RESULTS elsewhere: the harness's own test writes to a temp dir). */
 export const resultsDir = () => process.env.DFTFS_BENCH_RESULTS ?? path.resolve(path.dirname(new URL(import.meta.url).pathname), '../../../bench/results');
@@ -25,7 +26,8 @@ export function machine(): string {
   const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
   let kernel = os.release();
   try { kernel = execFileSync('uname', ['-sr'], { encoding: 'utf8' }).trim(); } catch { /* keep os.release() */ }
-  return `${os.availableParallelism()} × ${cpu}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB RAM, ${kernel}, Node ${process.version}`;
+  const env = EXTRA_CA_CERTS ? ' (NODE_EXTRA_CA_CERTS, set on this machine, unset for everything timed: it costs every Node start ~70 ms)' : '';
+  return `${os.availableParallelism()} × ${cpu}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB RAM, ${kernel}, Node ${process.version}${env}`;
 }
 
 export interface BarSeries {

@@ -164,6 +164,24 @@ export function taktukPut(c: Cluster, ssh: string, workers: SimHost[], extra: re
   return c.hosts[0]!.exec(['taktuk', '-c', ssh, ...extra, ...workers.flatMap((w) => ['-m', w.ip]), 'broadcast', 'put', '[', src, ']', '[', dest, ']']);
 }
 
+const TCP_CHAIN = path.resolve(path.dirname(new URL(import.meta.url).pathname), 'tcp-chain.js');
+const TCP_CHAIN_PORT = 7777;
+
+/**
+ * The TCP floor (bench/lib/tcp-chain.ts): `src` from host 0 down a chain of plain TCP
+ * connections through every worker, each writing `dest`. The receivers are listening before the
+ * clock starts; the time runs from the send to the last receiver's exit.
+ */
+export async function tcpChain(workers: SimHost[], src: string, dest: string, origin: SimHost) {
+  const hops: Array<Promise<void>> = [];
+  for (let i = workers.length - 1; i >= 0; i--) {
+    const next = workers[i + 1] ? [`${workers[i + 1]!.ip}:${TCP_CHAIN_PORT}`] : [];
+    const child = await workers[i]!.start([process.execPath, TCP_CHAIN, 'recv', String(TCP_CHAIN_PORT), dest, ...next], /^listening/m);
+    hops.push(new Promise<void>((resolve, reject) => child.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`tcp-chain on ${workers[i]!.name} exited ${code}`))))));
+  }
+  return () => Promise.all([origin.exec([process.execPath, TCP_CHAIN, 'send', src, `${workers[0]!.ip}:${TCP_CHAIN_PORT}`]), ...hops]);
+}
+
 /** One scp per worker from host 0, all at once (`-r` for a directory). */
 export function scpFanOut(c: Cluster, ssh: string, workers: SimHost[], src: string, dest: string, recursive = false) {
   const sshOpts = ssh.split(' ').slice(1);

@@ -16,9 +16,9 @@ import type { ScenarioOptions } from '../run.js';
 import { Cluster, HOST_DIR, floorSeconds, parseLinkRate, type SimHost } from '../lib/cluster.js';
 import { comparisonTable, lineChartSvg, machine, markdownTable, seriesByWorkers, writeResult, type SystemRun } from '../lib/report.js';
 import { measureSystem, timed, verifyAndRemove } from '../lib/measure.js';
-import { TAKTUK_VARIANTS, dftfs, dftfsEnv, ensurePackages, nfsUrl, scpFanOut, startAgents, startGanesha, startNats, startSshd, storeObjectPath, taktukPut } from '../lib/systems.js';
+import { TAKTUK_VARIANTS, dftfs, dftfsEnv, ensurePackages, nfsUrl, scpFanOut, startAgents, startGanesha, startNats, startSshd, storeObjectPath, taktukPut, tcpChain } from '../lib/systems.js';
 
-const ALL_SYSTEMS = ['dftfs', 'nfs', 'taktuk', 'taktuk-chain', 'scp'];
+const ALL_SYSTEMS = ['dftfs', 'tcp-chain', 'nfs', 'taktuk', 'taktuk-chain', 'scp'];
 const log = (s: string) => process.stderr.write(`${s}\n`);
 
 const b3 = async (h: SimHost, file: string) => (await h.exec(['b3sum', '--no-names', file])).stdout.trim();
@@ -42,6 +42,11 @@ export async function runAt(nWorkers: number, size: number, rate: string, system
       await checkAndRemove(workers, storeObjectPath(result.digest), want, 'dftfs');
       runs.push({ system: 'dftfs', workers: nWorkers, seconds: s, detail: { transferSeconds: result.seconds, phases: result.phases, receivers: result.receivers } });
       log(`  dftfs: ${s.toFixed(2)} s (transfer ${result.seconds.toFixed(2)} s after hashing)`);
+    }
+    if (systems.includes('tcp-chain')) {
+      const dest = path.join(HOST_DIR, 'tcp-big');
+      const send = await tcpChain(workers, src, dest, origin);
+      await measureSystem(runs, 'tcp-chain', nWorkers, send, () => checkAndRemove(workers, dest, want, 'tcp-chain'));
     }
     if (systems.includes('nfs')) {
       await startGanesha(c, path.join(HOST_DIR, 'src'));
@@ -86,7 +91,7 @@ export async function run(opts: ScenarioOptions): Promise<void> {
     `One run per cell, all systems over the same shaped links (tc tbf on both directions of every host's link). ` +
     `Floor S/B = ${floor().toFixed(2)} s (each receiver must get the whole file through its own link). ` +
     `NFS is nfs-ganesha (NFSv4) read with libnfs's nfs-cp (this kernel has no NFS client); TakTuk and scp run over ssh. ` +
-    `dftfs's time includes hashing the file at the origin. Every host is a namespace on this one 2-core machine, so CPU is shared by all receivers.\n\n` +
+    `dftfs's time includes hashing the file at the origin. tcp-chain is the TCP floor, not a tool: the file pushed down a chain of plain TCP connections, every hop writing it to disk while forwarding it, with no hashing, framing or control plane, its receivers listening before the clock starts (bench/lib/tcp-chain.ts); it shows what TCP itself gets through these links. Every host is a namespace on this one 2-core machine, so CPU is shared by all receivers.\n\n` +
     `${markdownTable(comparisonTable(runs, floor))}\n`;
   const svg = lineChartSvg(`Broadcast of ${mib} MiB at ${rate} per link`, 'workers', 'seconds (last receiver done)', seriesByWorkers(runs, floor));
   writeResult(name, md, { machine: machine(), sizeBytes: size, rate, bitsPerSecond: bps, floorSeconds: floor(), runs }, svg);

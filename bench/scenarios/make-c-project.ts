@@ -22,6 +22,7 @@ import type { ScenarioOptions } from '../run.js';
 import { Cluster, HOST_DIR, type SimHost } from '../lib/cluster.js';
 import { lineChartSvg, machine, markdownTable, seriesByWorkers, writeResult, type SystemRun } from '../lib/report.js';
 import { measureSystem } from '../lib/measure.js';
+import { registryEnv } from '../lib/procs.js';
 import { dftfs, dftfsEnv, ensurePackages, startNats } from '../lib/systems.js';
 
 const log = (s: string) => process.stderr.write(`${s}\n`);
@@ -42,7 +43,7 @@ function luaTarball(dir: string): string {
   let file = fs.readdirSync(cache).find((f) => f.endsWith('.tgz'));
   if (!file) {
     log(`fetching ${LUA_PACKAGE} from the npm registry`);
-    const r = spawnSync('npm', ['pack', LUA_PACKAGE, '--pack-destination', cache, '--silent'], { encoding: 'utf8' });
+    const r = spawnSync('npm', ['pack', LUA_PACKAGE, '--pack-destination', cache, '--silent'], { encoding: 'utf8', env: registryEnv() });
     if (r.status !== 0) throw new Error(`npm pack ${LUA_PACKAGE} failed: ${r.stderr}`);
     file = r.stdout.trim().split('\n').pop()!;
   }
