@@ -56,11 +56,14 @@ function luaTarball(dir: string): string {
   return tgz;
 }
 
-/** Busy CPU-seconds of the whole machine so far (every process, kernel included), from /proc/stat. */
+/**
+ * CPU-seconds the whole machine has spent so far (every process, kernel included), from /proc/stat.
+ * Not steal: that is time the hypervisor gave to other guests while this one waited.
+ */
 function machineCpuSeconds(): number {
   const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
-  const [user, nice, system, , , irq, softirq, steal] = f as number[];
-  return (user! + nice! + system! + irq! + softirq! + (steal ?? 0)) / 100; // USER_HZ
+  const [user, nice, system, , , irq, softirq] = f as number[];
+  return (user! + nice! + system! + irq! + softirq!) / 100; // USER_HZ
 }
 
 async function runAt(tgz: string, nWorkers: number, slots: number, rate: string): Promise<SystemRun[]> {
@@ -145,7 +148,7 @@ export async function run(opts: ScenarioOptions): Promise<void> {
     `on the driver, every compile and link runs on a worker's mount, and a rule is done once its products are on host 0. ` +
     `Baselines on host 0 alone: \`make -j2\` (this machine's cores) and \`make -j(workers × ${slots})\` (the distributed build's parallelism). ` +
     `Every build's products (each .o, liblua.a, lua, luac) are checked byte for byte against the first local build's, and the built \`lua\` is run. ` +
-    `"CPU-seconds" is the busy time of the whole machine during the build (/proc/stat), every process and the kernel included.\n\n` +
+    `"CPU-seconds" is the CPU time the whole machine spent during the build (/proc/stat, steal excluded), every process and the kernel included.\n\n` +
     `All simulated hosts share this machine's 2 cores: compiling cannot get faster by spreading it here, so the distributed time shows ` +
     `the cost of distributing (fetching sources and headers through the mounts, shipping objects home, the job protocol), ` +
     `not what a cluster of real hosts gains.\n\n${table}\n`;
