@@ -87,6 +87,26 @@ export async function startAgents(c: Cluster, hosts: SimHost[]) {
   return Promise.all(hosts.map((h) => h.start(dftfs('agent'), /^agent /m, { env: dftfsEnv(c, h) })));
 }
 
+/** `dftfs mount --slots S` at HOST_DIR/mnt on every worker (nats-server must be up); resolves once all are mounted. */
+export async function startWorkerMounts(c: Cluster, workers: SimHost[], slots: number): Promise<void> {
+  const mnt = path.join(HOST_DIR, 'mnt');
+  await Promise.all(workers.map(async (w) => {
+    await w.exec(['mkdir', '-p', mnt]);
+    await w.start(dftfs('mount', mnt, '--slots', String(slots)), /^mounted /m, { env: dftfsEnv(c, w), timeoutMs: 60_000 });
+  }));
+}
+
+export interface DriveSummary { status: number; local: number; jobs: number; jobsPerWorker: Record<string, number> }
+
+/** `dftfs drive make ARGS` in `dir` on host 0; rejects unless make succeeded with every job run on a worker. */
+export async function driveMake(c: Cluster, dir: string, makeArgs: string[]): Promise<DriveSummary> {
+  const driver = c.hosts[0]!;
+  const r = await driver.exec(['sh', '-c', `cd ${dir} && exec ${dftfs('drive', 'make', ...makeArgs).join(' ')}`], { env: { ...dftfsEnv(c, driver), DFTFS_SUMMARY_JSON: '1' } });
+  const summary = JSON.parse(r.stdout.trim().split('\n').pop()!) as DriveSummary;
+  if (summary.status !== 0 || summary.local > 0) throw new Error(`dftfs drive: build failed or ran on the driver: ${JSON.stringify(summary)}`);
+  return summary;
+}
+
 /** The path (inside each host) of the file holding an object in that host's dftfs store. */
 export const storeObjectPath = (digest: string) => {
   const hex = digest.replace(/^blake3:/, '');

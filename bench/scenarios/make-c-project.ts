@@ -23,7 +23,7 @@ import { Cluster, HOST_DIR, type SimHost } from '../lib/cluster.js';
 import { lineChartSvg, machine, markdownTable, seriesByWorkers, writeResult, type SystemRun } from '../lib/report.js';
 import { measureSystem } from '../lib/measure.js';
 import { registryEnv } from '../lib/procs.js';
-import { dftfs, dftfsEnv, ensurePackages, startNats } from '../lib/systems.js';
+import { driveMake, ensurePackages, startNats, startWorkerMounts, type DriveSummary } from '../lib/systems.js';
 
 const log = (s: string) => process.stderr.write(`${s}\n`);
 
@@ -101,17 +101,10 @@ async function runAt(tgz: string, nWorkers: number, slots: number, rate: string)
     await measure(SAME_J, () => driver.exec(['make', '-s', '-C', project, `-j${jobs}`, 'posix']));
 
     await startNats(c);
-    const mnt = path.join(HOST_DIR, 'mnt');
-    await Promise.all(workers.map(async (w) => {
-      await w.exec(['mkdir', '-p', mnt]);
-      await w.start(dftfs('mount', mnt, '--slots', String(slots)), /^mounted /m, { env: dftfsEnv(c, w), timeoutMs: 60_000 });
-    }));
-    let summary: { status: number; local: number; jobs: number; jobsPerWorker: Record<string, number> } | undefined;
+    await startWorkerMounts(c, workers, slots);
+    let summary: DriveSummary | undefined;
     await measure('dftfs', async () => {
-      const r = await driver.exec(['sh', '-c', `cd ${project} && exec ${dftfs('drive', 'make', '-s', `-j${jobs}`, 'posix').join(' ')}`],
-        { env: { ...dftfsEnv(c, driver), DFTFS_SUMMARY_JSON: '1' } });
-      summary = JSON.parse(r.stdout.trim().split('\n').pop()!) as typeof summary;
-      if (!summary || summary.status !== 0 || summary.local > 0) throw new Error(`dftfs drive: build failed or ran on the driver: ${JSON.stringify(summary)}`);
+      summary = await driveMake(c, project, ['-s', `-j${jobs}`, 'posix']);
     });
     runs.at(-1)!.detail = { ...runs.at(-1)!.detail, jobs: summary!.jobs, jobsPerWorker: summary!.jobsPerWorker };
   } finally {

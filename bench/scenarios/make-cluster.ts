@@ -15,7 +15,7 @@ import type { ScenarioOptions } from '../run.js';
 import { Cluster, HOST_DIR, type SimHost } from '../lib/cluster.js';
 import { comparisonTable, lineChartSvg, machine, markdownTable, seriesByWorkers, writeResult, type SystemRun } from '../lib/report.js';
 import { measureSystem } from '../lib/measure.js';
-import { dftfs, dftfsEnv, ensurePackages, startNats } from '../lib/systems.js';
+import { driveMake, ensurePackages, startNats, startWorkerMounts, type DriveSummary } from '../lib/systems.js';
 import { treeDigestCmd, writeTree } from '../lib/trees.js';
 
 const log = (s: string) => process.stderr.write(`${s}\n`);
@@ -47,18 +47,11 @@ async function runAt(nWorkers: number, slots: number, rules: number, workS: numb
       async () => { want = await outDigest(); await clean(); });
 
     await startNats(c);
-    const mnt = path.join(HOST_DIR, 'mnt');
-    await Promise.all(workers.map(async (w) => {
-      await w.exec(['mkdir', '-p', mnt]);
-      await w.start(dftfs('mount', mnt, '--slots', String(slots)), /^mounted /m, { env: dftfsEnv(c, w), timeoutMs: 60_000 });
-    }));
-    let summary: { status: number; local: number; jobsPerWorker: Record<string, number> } | undefined;
+    await startWorkerMounts(c, workers, slots);
+    let summary: DriveSummary | undefined;
     await measureSystem(runs, 'dftfs', nWorkers, async () => {
-      const r = await driver.exec(['sh', '-c', `cd ${src} && exec ${dftfs('drive', 'make', `-j${nWorkers * slots}`).join(' ')}`],
-        { env: { ...dftfsEnv(c, driver), DFTFS_SUMMARY_JSON: '1' } });
-      summary = JSON.parse(r.stdout.trim().split('\n').pop()!) as typeof summary;
+      summary = await driveMake(c, src, [`-j${nWorkers * slots}`]);
     }, async () => {
-      if (!summary || summary.status !== 0 || summary.local > 0) throw new Error(`dftfs drive: build failed or ran on the driver: ${JSON.stringify(summary)}`);
       const got = await outDigest();
       if (got !== want) throw new Error(`dftfs drive: outputs differ from the local build (${got} vs ${want})`);
       await clean();
