@@ -5,7 +5,7 @@ import path from 'node:path';
 import type { TestContext } from 'node:test';
 
 /** The built CLI entry point. */
-export const BIN = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../src/cli/bin.js');
+export const BIN = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../bundle/bin.js');
 
 /** A fresh temp directory removed when the test ends. */
 export function tempDir(t: TestContext, label = 'dftfs-test'): string {

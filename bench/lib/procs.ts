@@ -14,7 +14,7 @@ export const EXTRA_CA_CERTS = process.env.NODE_EXTRA_CA_CERTS;
 export const registryEnv = (): NodeJS.ProcessEnv => ({ ...process.env, ...(EXTRA_CA_CERTS ? { NODE_EXTRA_CA_CERTS: EXTRA_CA_CERTS } : {}) });
 
 /** The built CLI. */
-export const BIN = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../../src/cli/bin.js');
+export const BIN = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../../bundle/bin.js');
 
 /** Starts a long-running process and resolves once its output matches `ready`. */
 export function startProc(args: string[], ready: RegExp = /^agent /m): Promise<ChildProcess> {
