@@ -13,11 +13,9 @@ import type { CliContext } from './context.js';
 import { formatSummary } from './drive-cmd.js';
 import { runIndex } from './index-cmd.js';
 import { createReporter, formatBytes } from './output.js';
-import { packageRoot } from './package-root.js';
+import { ownPackage } from './package-root.js';
 
-const ROOT = packageRoot();
-/** The workers run the dftfs command package.json names. */
-const BIN = path.join(ROOT, (JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { bin: { dftfs: string } }).bin.dftfs);
+const { root: ROOT, bin: BIN } = ownPackage();
 /** How long a worker may take to mount and announce itself. */
 const WORKER_START_MS = 20_000;
 /** How much of each worker's output the demo keeps, to show when the build fails. */

@@ -1,11 +1,9 @@
-import fs from 'node:fs';
-import path from 'node:path';
 import { defineCommand, renderUsage, runCommand, type CommandDef } from 'citty';
 import type { CliContext } from './context.js';
 import { describeError, EXIT_OK, processIo, type CliIo } from './output.js';
-import { packageRoot } from './package-root.js';
+import { ownPackage } from './package-root.js';
 
-const pkg = JSON.parse(fs.readFileSync(path.join(packageRoot(), 'package.json'), 'utf8')) as { version: string };
+const pkg = ownPackage();
 
 const EPILOG = `
 Exit codes: 0 success, 1 failure, 2 usage error.
