@@ -20,6 +20,7 @@ const SCENARIOS: Record<string, { load: () => Promise<Scenario>; about: string }
   'make-overhead': { load: () => import('./scenarios/make-overhead.js'), about: 'per-job overhead of dftfs drive (loopback)' },
   'agent-rss': { load: () => import('./scenarios/agent-rss.js'), about: 'peak RSS of agents moving one 1 GiB file: get, mount, serve (loopback) [--mib 1024]' },
   'make-parallel': { load: () => import('./scenarios/make-parallel.js'), about: 'parallel efficiency of a sleep-bound build (loopback)' },
+  'make-big-tree': { load: () => import('./scenarios/make-big-tree.js'), about: 'the 64-rule build in a bare tree and in one of 20,000 more files: wall and publication per job (loopback) [--files 20000]' },
   broadcast: { load: () => import('./scenarios/broadcast.js'), about: 'one big file to N workers: dftfs vs NFS, TakTuk, scp (simulated cluster) [--workers 2,4 --size 200m --rate 400mbit --systems …]' },
   tree: { load: () => import('./scenarios/tree.js'), about: 'many small files or a mixed tree to N workers (simulated cluster) [--kind small|mixed --workers 2,4 --rate 400mbit]' },
   'make-cluster': { load: () => import('./scenarios/make-cluster.js'), about: 'dftfs drive make on N worker hosts vs make on one host (simulated cluster) [--workers 2,4 --slots 4 --rules 48 --work 0.5]' },

@@ -21,18 +21,28 @@ const WORKERS = 4;
 const SLOTS = 4;
 const INPUTS = 8;
 
-interface Build { rules: number; jobs: number }
+export interface Build {
+  rules: number;
+  jobs: number;
+  /** Files in the tree that no rule reads (a source tree is mostly those), in directories of 100. */
+  extraFiles?: number;
+}
 const BUILDS: Build[] = [{ rules: 64, jobs: WORKERS * SLOTS }, { rules: 256, jobs: WORKERS * SLOTS }, { rules: 64, jobs: WORKERS * SLOTS + 4 }];
 
-interface Summary { status: number; local: number; jobsPerWorker: Record<string, number>; wallMs: number; jobMs: number[] }
+export interface Summary { status: number; local: number; jobsPerWorker: Record<string, number>; wallMs: number; jobMs: number[]; publishMs: number[]; generation: number; cpuMs: number }
 
 /** A fresh tree of `rules` rules built by `dftfs drive make -jN` on fresh worker mounts, all in a cluster of its own. */
-async function build(dir: string, b: Build, natsUrl: string): Promise<{ wall: number; summary: Summary }> {
-  const name = `${b.rules}-j${b.jobs}`;
+export async function build(dir: string, b: Build, natsUrl: string): Promise<{ wall: number; summary: Summary }> {
+  const name = `${b.rules}-j${b.jobs}${b.extraFiles ? `-x${b.extraFiles}` : ''}`;
   const host = (id: string) => ['--nats', natsUrl, '--cluster', `bench-${name}`, '--host-id', id, '--advertise', '127.0.0.1', '--home', path.join(dir, name, `h-${id}`)];
   const tree = path.join(dir, name, 'tree');
   fs.mkdirSync(path.join(tree, 'in'), { recursive: true });
   for (let i = 0; i < INPUTS; i++) execFileSync('sh', ['-c', `head -c 4194304 /dev/urandom > ${tree}/in/in${i}.bin`]);
+  for (let i = 0; i < (b.extraFiles ?? 0); i++) {
+    const d = path.join(tree, 'src', `d${Math.floor(i / 100)}`);
+    if (i % 100 === 0) fs.mkdirSync(d, { recursive: true });
+    fs.writeFileSync(path.join(d, `f${i % 100}.c`), `/* file ${i} */\n`.repeat(1 + (i % 40)));
+  }
   const rules = Array.from({ length: b.rules }, (_, i) => `out/r${i}.txt: in/in${i % INPUTS}.bin\n\t@mkdir -p out; sleep ${WORK_S}; cksum $< > $@`).join('\n');
   fs.writeFileSync(path.join(tree, 'Makefile'), `all: ${Array.from({ length: b.rules }, (_, i) => `out/r${i}.txt`).join(' ')}\n${rules}\n`);
   const workers: ChildProcess[] = [];

@@ -58,6 +58,8 @@ export interface DriveSummary {
   undeclared: UndeclaredRead[];
   /** Per job: ms from the shim announcing itself to its status being handed back. */
   jobMs: number[];
+  /** Per job whose outputs changed the tree: ms its result waited for their publication (a new TOC generation). */
+  publishMs: number[];
   /** CPU time of the driver's own process (not make, its shims or local jobs), ms. */
   cpuMs: number;
 }
@@ -96,7 +98,7 @@ export class Driver {
   private readonly producedOn = new Map<string, { host: string; size: number }>();
   private readonly prereqsOf = new Map<string, string[]>();
   private readonly results: Array<{ job: Job; result: JobResult }> = [];
-  private readonly summary = { jobs: 0, local: 0, rerun: 0, outputBytes: 0, perWorker: new Map<string, number>(), jobMs: [] as number[] };
+  private readonly summary = { jobs: 0, local: 0, rerun: 0, outputBytes: 0, perWorker: new Map<string, number>(), jobMs: [] as number[], publishMs: [] as number[] };
   private warnedLocal = false;
   private make: ChildProcess | undefined;
   /** Shims waiting for their job's status (killed with make on Ctrl-C or SIGTERM). */
@@ -134,7 +136,7 @@ export class Driver {
       return {
         status, jobs: this.summary.jobs, jobsPerWorker: Object.fromEntries(this.summary.perWorker), local: this.summary.local, rerun: this.summary.rerun,
         outputBytes: this.summary.outputBytes, wallMs: performance.now() - this.startedMs, generation: this.publisher.current, undeclared: this.undeclared(), jobMs: this.summary.jobMs,
-        cpuMs: cpuMs(),
+        publishMs: this.summary.publishMs, cpuMs: cpuMs(),
       };
     } finally {
       await this.close();
@@ -354,7 +356,9 @@ export class Driver {
       log.debug('job', result.id, 'outputs home at', Math.round(performance.now() - tr), 'ms');
       // Only the outputs' paths changed: the TOC is updated there, not re-indexed.
       const { fresh, records } = written;
+      const tp = performance.now();
       const generation = fresh.length ? (await this.publisher.publish({ names: fresh.map((o) => o.name), known: records })).generation : this.publisher.current;
+      if (fresh.length) this.summary.publishMs.push(performance.now() - tp);
       log.debug('job', result.id, 'published at', Math.round(performance.now() - tr), 'ms');
       this.pending.delete(result.id);
       this.summary.perWorker.set(result.worker, (this.summary.perWorker.get(result.worker) ?? 0) + 1);
