@@ -12,7 +12,7 @@ import { hashFile } from '../indexer/index.js';
 import { createLogger } from '../log.js';
 import { BufferPool, isStreamName, newDataFramePool, PeerClient, PeerServer, RateLimiter, tlsKey, type GetRequest, type ObjectName, type StreamName } from '../net/index.js';
 import { ObjectStore, SYNC_IO_MAX_BYTES } from '../store/index.js';
-import { MAX_CHUNK_BYTES, diffToc, encodeToc, tocPieces, type Toc, type TocChunk, type TocDelta, type TocEntry } from '../toc/index.js';
+import { MAX_CHUNK_BYTES, diffToc, encodeToc, tocPieces, type Toc, type TocChunk, type TocDelta, type TocEntry, type TocView } from '../toc/index.js';
 import { batchable, fetchBatch, type BatchSink } from './batch-fetch.js';
 import { FeedFollower, parseStreamOrder, streamDesc, type DigestFeed, type StreamOrder } from './bcast-stream.js';
 import { ChunkCache } from './chunk-cache.js';
@@ -245,7 +245,8 @@ export class Agent {
   private readonly inflight = new Map<Digest, Promise<FetchResult>>();
   private readonly descs = new Map<Digest, ObjectDesc>();
   private readonly clients = new Map<string, Promise<PeerClient>>();
-  private latestToc: { digest: Digest; toc: Toc; desc: ObjectDesc } | undefined;
+  /** The tree version this agent published last; its TOC object once stored (see publishTree). */
+  private latestToc: { view: TocView; toc?: Toc; object?: Promise<ObjectDesc> } | undefined;
   private closing: Promise<void> | undefined;
 
   private constructor(readonly opts: AgentOptions) {
@@ -731,35 +732,56 @@ export class Agent {
     this.descs.set(desc.digest, desc);
   }
 
-  /** Publishes a tree version: every file served in place, the TOC as an object of its own. */
-  async publishTree(dir: string, toc: Toc): Promise<{ digest: Digest; desc: ObjectDesc }> {
+  /**
+   * Publishes a tree version: every file served in place, the TOC as an object of its own. The
+   * announcement carries the delta from the previous version (followers holding that one apply
+   * it) and, for a version that was indexed, the TOC object's digest. A version made from a delta
+   * (a make driver publishes one per job whose outputs came home) stores its TOC only when asked
+   * for it (`toc latest`: a follower that missed a version, a new mount, `get`): encoding, hashing
+   * and storing the whole TOC for every job made each job's publication grow with the tree
+   * (~70 ms and 6 MB of store per job in a tree of 20,000 files).
+   */
+  async publishTree(dir: string, next: { view: TocView; toc?: Toc; delta?: TocDelta }): Promise<{ digest?: Digest }> {
     const root = path.resolve(dir);
-    for (const e of toc.entries) {
+    for (const e of next.toc?.entries ?? next.delta?.set ?? []) {
       if (e.type !== 'reg' || e.size === 0) continue;
       // Entries a re-index left unchanged are the same objects: nothing to replace.
       const had = this.published.get(e.digest!);
       if (had?.entry !== e || had.root !== root) this.published.set(e.digest!, { root, entry: e });
     }
-    const desc = toc.entries.length <= SMALL_TOC_ENTRIES ? await this.storeSmall(encodeToc(toc)) : await storePieces(this.store, tocPieces(toc));
-    this.descs.set(desc.digest, desc);
-    // Followers holding the previous generation apply the changes instead of fetching the whole TOC.
-    let delta: TocDelta | undefined = this.latestToc ? diffToc(this.latestToc.toc, toc) : undefined;
+    const prev = this.latestToc;
+    let delta = next.delta ?? (prev && next.toc ? diffToc(prev.toc ?? prev.view.toToc(), next.toc) : undefined);
     if (delta && JSON.stringify(delta).length > TOC_DELTA_MAX_BYTES) delta = undefined;
-    const first = !this.latestToc;
-    this.latestToc = { digest: desc.digest, toc, desc };
+    // Followers with no delta to apply fetch the whole TOC: it is stored now.
+    const latest = { view: next.view, ...(next.toc ? { toc: next.toc } : {}) } as NonNullable<typeof this.latestToc>;
+    const desc = next.toc || !delta ? await this.tocObject(latest) : undefined;
+    this.latestToc = latest;
     // Only an agent that publishes a tree answers `toc latest`: with no answerer at all, NATS says
     // so at once ("no responders"), and a mount started before its driver comes up without
     // waiting out the request (it had waited 2 s for its own agent, which held no TOC).
-    if (first) {
-      this.bus.subscribe(this.bus.subject('toc', 'latest'), (_b, reply) => {
+    if (!prev) {
+      this.bus.subscribe(this.bus.subject('toc', 'latest'), async (_b, reply) => {
         const l = this.latestToc!;
-        reply({ digest: l.digest, root: l.toc.root, generation: l.toc.generation, desc: l.desc, origin: this.addr });
+        const d = await this.tocObject(l);
+        reply({ digest: d.digest, root: l.view.root, generation: l.view.generation, desc: d, origin: this.addr });
       });
     }
-    this.bus.publish(this.bus.subject('toc'), { digest: desc.digest, root: toc.root, generation: toc.generation, desc, origin: this.addr, ...(delta ? { delta } : {}) });
+    const { root: treeRoot, generation } = next.view;
+    this.bus.publish(this.bus.subject('toc'), { root: treeRoot, generation, origin: this.addr, ...(desc ? { digest: desc.digest, desc } : {}), ...(delta ? { delta } : {}) });
     // Answering before this returns: `serve` prints that it is up, and a `get` may ask at once.
-    if (first) await this.bus.flush();
-    return { digest: desc.digest, desc };
+    if (!prev) await this.bus.flush();
+    return desc ? { digest: desc.digest } : {};
+  }
+
+  /** The TOC object of a published version, stored on first use. */
+  private tocObject(l: NonNullable<typeof this.latestToc>): Promise<ObjectDesc> {
+    l.object ??= (async () => {
+      const toc = l.toc ?? l.view.toToc();
+      const desc = toc.entries.length <= SMALL_TOC_ENTRIES ? await this.storeSmall(encodeToc(toc)) : await storePieces(this.store, tocPieces(toc));
+      this.descs.set(desc.digest, desc);
+      return desc;
+    })();
+    return l.object;
   }
 
   /** Every agent of the cluster that answers within the discovery window. */

@@ -1,14 +1,17 @@
 import type { Digest } from '../hash/index.js';
 import { updateToc, type IndexResult, type StateRecord } from '../indexer/index.js';
-import type { Toc } from '../toc/index.js';
+import { TocView, type Toc } from '../toc/index.js';
 import type { Agent } from './agent.js';
 
 export interface Published {
   generation: number;
   root: Digest;
-  /** Digest of the TOC object announced (absent when nothing changed). */
+  /** Digest of the TOC object announced (absent when nothing changed, or the generation was made from a delta). */
   tocDigest?: Digest;
-  toc: Toc;
+  /** The tree as published. */
+  view: TocView;
+  /** The whole TOC, when the tree was indexed. */
+  toc?: Toc;
   /** False when the tree had not changed since the last publication (nothing announced). */
   changed: boolean;
   /** The whole tree was indexed (walked), not updated at known paths. */
@@ -36,8 +39,7 @@ interface Wanted {
  */
 export class TreePublisher {
   private generation = -1;
-  private root: Digest | undefined;
-  private toc: Toc | undefined;
+  private view: TocView | undefined;
   private wanted: Wanted | undefined;
   private running: Promise<Published> | undefined;
   private queued: Promise<Published> | undefined;
@@ -78,24 +80,31 @@ export class TreePublisher {
 
   private async run(w: Wanted): Promise<Published> {
     const generation = this.generation + 1;
-    let toc: Toc | undefined;
-    let indexed = false;
-    if (!w.full && this.toc) {
-      const update = updateToc(this.dir, this.toc, w.names, w.known, generation);
+    if (!w.full && this.view) {
+      const update = updateToc(this.dir, this.view, w.names, w.known);
       if (update) {
         await this.record?.(update.records);
-        toc = update.toc;
+        if (update.delta.set.length === 0 && update.delta.remove.length === 0) return this.unchanged(false);
+        const view = this.view.apply(update.delta, generation);
+        if (view.root === this.view.root) return this.unchanged(false);
+        const { digest } = await this.agent.publishTree(this.dir, { view, delta: update.delta });
+        return this.published(view, undefined, digest);
       }
     }
-    if (!toc) {
-      toc = (await this.index(generation)).toc;
-      indexed = true;
-    }
-    if (toc.root === this.root && this.toc) return { generation: this.generation, root: toc.root, toc: this.toc, changed: false, indexed };
-    const { digest } = await this.agent.publishTree(this.dir, toc);
-    this.generation = toc.generation;
-    this.root = toc.root;
-    this.toc = toc;
-    return { generation: this.generation, root: this.root, tocDigest: digest, toc, changed: true, indexed };
+    const { toc } = await this.index(generation);
+    if (toc.root === this.view?.root) return this.unchanged(true);
+    const view = TocView.of(toc);
+    const { digest } = await this.agent.publishTree(this.dir, { view, toc });
+    return this.published(view, toc, digest);
+  }
+
+  private unchanged(indexed: boolean): Published {
+    return { generation: this.generation, root: this.view!.root, view: this.view!, changed: false, indexed };
+  }
+
+  private published(view: TocView, toc: Toc | undefined, tocDigest: Digest | undefined): Published {
+    this.generation = view.generation;
+    this.view = view;
+    return { generation: view.generation, root: view.root, view, ...(toc ? { toc } : {}), ...(tocDigest ? { tocDigest } : {}), changed: true, indexed: toc !== undefined };
   }
 }

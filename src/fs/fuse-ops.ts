@@ -4,10 +4,10 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { descOf, type ObjectDesc } from '../agent/index.js';
 import { createLogger } from '../log.js';
-import { parentName, parseModtime, type TocEntry } from '../toc/index.js';
+import { parentName, parseModtime, type TocEntry, type TocView } from '../toc/index.js';
 import { fsError, toErrno } from './errno.js';
 import type { LowerFile, ObjectSource } from './lower-file.js';
-import { entryAttr, tocName, type Attr, type TocView } from './toc-view.js';
+import { entryAttr, tocName, type Attr } from './entry-attr.js';
 import type { UpperLayer } from './upper-layer.js';
 
 const log = createLogger('fuse');

@@ -3,8 +3,7 @@ import { parseDesc, parsePeerAddr, type Agent, type ObjectDesc, type PeerAddr } 
 import { DftfsError } from '../errors.js';
 import { isDigest } from '../hash/index.js';
 import { createLogger } from '../log.js';
-import { decodeTocDirs } from '../toc/index.js';
-import { TocView } from './toc-view.js';
+import { decodeTocDirs, TocView } from '../toc/index.js';
 
 const log = createLogger('fuse');
 
@@ -14,7 +13,8 @@ const LATEST_TOC_WAIT_MS = 2000;
 /**
  * Follows the driver's published TOC: asks for the latest one at start, then applies every newer
  * generation announced on `dftfs.<cluster>.toc`: from the delta in the announcement when this view
- * holds its base generation, else by fetching the whole TOC.
+ * holds its base generation, else by fetching the whole TOC (the one the announcement names, or,
+ * for a generation its publisher made from a delta and announced without one, the latest).
  */
 export class TocFollower {
   private current: TocView = TocView.empty();
@@ -72,6 +72,15 @@ export class TocFollower {
     }
   }
 
+  /** The publisher's latest TOC object (stored when asked for), which must come from the same origin. */
+  private async fetchLatest(origin: string | undefined): Promise<TocView> {
+    const bus = this.agent.bus;
+    const l = await bus.request(bus.subject('toc', 'latest'), {});
+    if (parsePeerAddr(l.origin)?.agent !== origin) throw new DftfsError('ERR_DFTFS_PROTOCOL', 'the latest TOC comes from another publisher');
+    if (typeof l.generation !== 'number') throw new DftfsError('ERR_DFTFS_PROTOCOL', 'malformed answer to toc latest');
+    return this.fetchWhole(parseDesc(l.desc), l.generation);
+  }
+
   /** A TOC is an object like any other: fetched over the data plane, verified by digest, then validated. */
   private async fetchWhole(desc: ObjectDesc, generation: number): Promise<TocView> {
     await this.agent.fetch(desc);
@@ -83,16 +92,17 @@ export class TocFollower {
   private async apply(b: Record<string, unknown>): Promise<void> {
     const generation = b.generation;
     const origin = parsePeerAddr(b.origin)?.agent;
-    if (!isDigest(b.digest) || typeof generation !== 'number') throw new DftfsError('ERR_DFTFS_PROTOCOL', 'malformed TOC announcement');
+    if (typeof generation !== 'number' || (b.digest !== undefined && !isDigest(b.digest))) throw new DftfsError('ERR_DFTFS_PROTOCOL', 'malformed TOC announcement');
     // A newer generation, or the first one from a driver that restarted (its count starts over).
     if (generation <= this.current.generation && origin === this.origin) return;
     if (b.root === this.current.root && origin === this.origin) return;
-    const desc = parseDesc(b.desc);
-    if (desc.digest !== b.digest) throw new DftfsError('ERR_DFTFS_PROTOCOL', 'TOC announcement: descriptor and digest differ');
-    this.current = this.fromDelta(b, origin) ?? await this.fetchWhole(desc, generation);
+    const desc = b.desc === undefined ? undefined : parseDesc(b.desc);
+    if (desc?.digest !== b.digest) throw new DftfsError('ERR_DFTFS_PROTOCOL', 'TOC announcement: descriptor and digest differ');
+    // The latest can be newer than the announcement: the ones in between are then passed over.
+    this.current = this.fromDelta(b, origin) ?? await (desc ? this.fetchWhole(desc, generation) : this.fetchLatest(origin));
     this.origin = origin;
     this.originAddr = parsePeerAddr(b.origin);
-    log.debug('applied TOC generation', String(generation), this.current.root);
+    log.debug('applied TOC generation', String(this.current.generation), this.current.root);
     this.onApply(this.current);
     for (const w of this.waiters) w();
     this.waiters.clear();

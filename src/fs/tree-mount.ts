@@ -3,11 +3,11 @@ import { Agent, type AgentOptions } from '../agent/index.js';
 import { mountsDir } from '../config.js';
 import { digestBytes, digestHex } from '../hash/index.js';
 import { createLogger } from '../log.js';
+import type { TocView } from '../toc/index.js';
 import { createFuseOps } from './fuse-ops.js';
 import { AgentObjectSource } from './lower-file.js';
 import { FuseMount, type MountOptions } from './mount.js';
 import { TocFollower } from './toc-follower.js';
-import type { TocView } from './toc-view.js';
 import { UpperLayer } from './upper-layer.js';
 
 const log = createLogger('fuse');

@@ -17,7 +17,8 @@ export interface TocDelta {
 /** Deltas with more changed paths than this are not sent (the announcement is one NATS message). */
 export const MAX_DELTA_PATHS = 2000;
 
-const same = (a: TocEntry, b: TocEntry) => a === b ||
+/** Two entries a reader cannot tell apart (a regular file's chunks follow from its digest). */
+export const sameEntry = (a: TocEntry, b: TocEntry) => a === b ||
   a.type === b.type && a.mode === b.mode && a.modtime === b.modtime && a.size === b.size && a.digest === b.digest && a.linkName === b.linkName;
 
 /** The delta from `prev` to `next`, or undefined when more than MAX_DELTA_PATHS paths changed. */
@@ -28,7 +29,7 @@ export function diffToc(prev: Toc, next: Toc): TocDelta | undefined {
   for (const e of next.entries) {
     const o = old.get(e.name);
     old.delete(e.name);
-    if (o && same(o, e)) continue;
+    if (o && sameEntry(o, e)) continue;
     set.push(e);
     if (set.length > MAX_DELTA_PATHS) return undefined;
   }

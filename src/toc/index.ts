@@ -3,4 +3,5 @@ export { encodeToc, tocPieces, decodeToc, decodeTocDirs, validateToc, checkEntry
 export { merkleRoot, merkleDirs, dirDigest, compareNames } from './merkle.js';
 export { formatModtime, formatModtimeMs, parseModtime } from './modtime.js';
 export { checkEntryName, parentName, baseName, symlinkStaysInside, resolveInside } from './paths.js';
-export { diffToc, MAX_DELTA_PATHS, type TocDelta } from './delta.js';
+export { diffToc, sameEntry, MAX_DELTA_PATHS, type TocDelta } from './delta.js';
+export { TocView } from './toc-view.js';

@@ -1,43 +1,9 @@
 import { malformedToc } from '../errors.js';
 import type { Digest } from '../hash/index.js';
-import {
-  baseName, checkEntry, checkEntryName, dirDigest, merkleDirs, parentName, parseModtime, type Toc, type TocEntry,
-} from '../toc/index.js';
-
-/** Attributes of one path, in the shape fuse-native's getattr wants (times in ms). */
-export interface Attr {
-  mode: number;
-  size: number;
-  mtime: number;
-  atime: number;
-  ctime: number;
-  nlink: number;
-  uid: number;
-  gid: number;
-  blocks: number;
-  blksize: number;
-}
-
-export const S_IFDIR = 0o040000;
-export const S_IFREG = 0o100000;
-export const S_IFLNK = 0o120000;
-const BLOCK_BYTES = 512;
-
-const modtimeMs = (s: string): number => {
-  const ns = parseModtime(s);
-  return ns === undefined ? 0 : Number(ns / 1_000_000n);
-};
-
-/** Attributes of a TOC entry, owned by `uid`/`gid` (the mount's user: the tree's owner is another host's). */
-export function entryAttr(e: TocEntry, uid: number, gid: number): Attr {
-  const t = modtimeMs(e.modtime);
-  const type = e.type === 'dir' ? S_IFDIR : e.type === 'symlink' ? S_IFLNK : S_IFREG;
-  const size = e.type === 'reg' ? e.size ?? 0 : e.type === 'symlink' ? Buffer.byteLength(e.linkName ?? '') : 4096;
-  return {
-    mode: type | (e.mode & 0o7777), size, mtime: t, atime: t, ctime: t, nlink: e.type === 'dir' ? 2 : 1,
-    uid, gid, blocks: Math.ceil(size / BLOCK_BYTES), blksize: 4096,
-  };
-}
+import { checkEntry } from './codec.js';
+import { dirDigest, merkleDirs } from './merkle.js';
+import { baseName, checkEntryName, parentName } from './paths.js';
+import { TOC_VERSION, type Toc, type TocEntry } from './types.js';
 
 /** Changed names a view carries on top of the map it shares with older generations, before it makes a map of its own. */
 const OVERLAY_MAX_NAMES = 8192;
@@ -59,9 +25,18 @@ class EntryMap {
     return o === undefined ? this.base.get(name) : o ?? undefined;
   }
 
+  /**
+   * In the order of the TOC this map was made from, with each changed entry in its place and each
+   * new one at the end (the order a TOC updated by a Map of its entries has): a directory keeps
+   * coming before its entries, a file before the names hard-linked to it.
+   */
   *values(): IterableIterator<TocEntry> {
-    for (const [n, e] of this.base) if (!this.over.has(n)) yield e;
-    for (const e of this.over.values()) if (e) yield e;
+    for (const [n, e] of this.base) {
+      const o = this.over.get(n);
+      if (o === undefined) yield e;
+      else if (o) yield o;
+    }
+    for (const [n, e] of this.over) if (e && !this.base.has(n)) yield e;
   }
 
   *keys(): IterableIterator<string> {
@@ -96,7 +71,7 @@ export class TocView {
 
   private constructor(
     readonly generation: number,
-    readonly root: string,
+    readonly root: Digest,
     readonly chunkBytes: number,
     private readonly byName: EntryMap,
     private readonly kids: Map<string, string[]>,
@@ -128,7 +103,7 @@ export class TocView {
   }
 
   static empty(): TocView {
-    return TocView.of({ version: 1, hashAlgorithm: 'blake3', chunkBytes: 0, root: 'blake3:', generation: -1, entries: [] });
+    return TocView.of({ version: 1, hashAlgorithm: 'blake3', chunkBytes: 0, root: 'blake3:' as Digest, generation: -1, entries: [] });
   }
 
   /**
@@ -138,6 +113,17 @@ export class TocView {
    * fetches the whole TOC). This view is left unchanged.
    */
   withDelta(raw: unknown, root: string, generation: number): TocView {
+    const next = this.apply(raw, generation);
+    if (next.root !== root) throw malformedToc('delta does not give the announced root');
+    return next;
+  }
+
+  /**
+   * The next generation with a delta applied, its root computed (withDelta, less the check against
+   * an announced root): how a publisher makes a generation from the paths a job changed, hashing
+   * only their directories instead of the whole tree.
+   */
+  apply(raw: unknown, generation: number): TocView {
     const d = raw as Record<string, unknown>;
     if (!d || typeof d !== 'object' || d.baseRoot !== this.root || this.implicitRoot) throw malformedToc('delta does not apply to this generation');
     if (!Array.isArray(d.set) || !Array.isArray(d.remove) || !d.remove.every((n) => typeof n === 'string')) throw malformedToc('delta: bad set or remove');
@@ -202,8 +188,26 @@ export class TocView {
       const children = (kids.get(dir) ?? []).map((c) => byName.get(dir === '.' ? c : `${dir}/${c}`)!);
       dirs.set(dir, dirDigest(entry, children, dirs));
     }
-    if (dirs.get('.') !== root) throw malformedToc('delta does not give the announced root');
-    return new TocView(generation, root, this.chunkBytes, byName, kids, false, dirs, links);
+    return new TocView(generation, dirs.get('.')!, this.chunkBytes, byName, kids, false, dirs, links);
+  }
+
+  /** The entry at `name` as the TOC has it (a hardlink is not resolved). */
+  entry(name: string): TocEntry | undefined {
+    return this.byName.get(name);
+  }
+
+  /** Names of the hardlink entries. */
+  hardlinks(): readonly string[] {
+    return this.links;
+  }
+
+  /**
+   * The TOC of this generation, its entries in a valid order (see EntryMap.values): what a
+   * publisher stores when someone asks for the whole TOC of a generation it made from a delta.
+   */
+  toToc(): Toc {
+    const entries = [...this.byName.values()];
+    return { version: TOC_VERSION, hashAlgorithm: 'blake3', chunkBytes: this.chunkBytes, root: this.root, generation: this.generation, entries: this.implicitRoot ? entries.filter((e) => e.name !== '.') : entries };
   }
 
   /** The entry at `name`, a hardlink resolved to its target (keeping its own name). */
@@ -223,6 +227,3 @@ export class TocView {
     return this.byName.keys();
   }
 }
-
-/** A FUSE path (`/a/b`, `/`) as a TOC name (`a/b`, `.`). */
-export const tocName = (fusePath: string): string => (fusePath === '/' || fusePath === '' ? '.' : fusePath.replace(/^\/+/, ''));

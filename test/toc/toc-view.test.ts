@@ -2,10 +2,9 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import { TocView } from '../../src/fs/index.js';
 import { HashPool } from '../../src/hash/index.js';
 import { indexTree } from '../../src/indexer/index.js';
-import { diffToc, type Toc } from '../../src/toc/index.js';
+import { diffToc, TocView, type Toc } from '../../src/toc/index.js';
 import { tempDir } from '../helpers.js';
 
 /** Every name of a view with its entry and its children: what getattr and readdir answer. */
