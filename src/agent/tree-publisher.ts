@@ -91,9 +91,9 @@ export class TreePublisher {
         return this.published(view, undefined, digest);
       }
     }
-    const { toc } = await this.index(generation);
+    const { toc, dirs } = await this.index(generation);
     if (toc.root === this.view?.root) return this.unchanged(true);
-    const view = TocView.of(toc);
+    const view = TocView.of(toc, dirs);
     const { digest } = await this.agent.publishTree(this.dir, { view, toc });
     return this.published(view, toc, digest);
   }

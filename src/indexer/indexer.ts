@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import { digestBytes, type Digest, type HashPool } from '../hash/index.js';
 import { createLogger } from '../log.js';
 import {
-  MAX_CHUNK_BYTES, TOC_VERSION, formatModtimeMs, merkleRoot, symlinkStaysInside,
+  MAX_CHUNK_BYTES, TOC_VERSION, formatModtimeMs, merkleDirs, symlinkStaysInside,
   type Toc, type TocChunk, type TocEntry,
 } from '../toc/index.js';
 import { loadIndexState, sameStat, saveIndexState, type IndexState, type StateRecord } from './index-state.js';
@@ -64,6 +64,8 @@ export interface IndexStats {
 
 export interface IndexResult {
   toc: Toc;
+  /** Each directory's Merkle node digest (the root's is the TOC's root): a publisher's TocView keeps them to apply deltas. */
+  dirs: Map<string, Digest>;
   stats: IndexStats;
 }
 
@@ -244,17 +246,19 @@ export async function indexTree(root: string, opts: IndexOptions): Promise<Index
     if (changes.size > 0 || next.rewrite) await saveIndexState(opts.statePath, next, changes);
   }
   if (opts.held) opts.held.state = next;
+  const dirs = merkleDirs(finalEntries);
   const toc: Toc = {
     version: TOC_VERSION,
     hashAlgorithm: 'blake3',
     chunkBytes,
-    root: merkleRoot(finalEntries),
+    root: dirs.get('.')!,
     generation: opts.generation ?? 0,
     entries: finalEntries,
   };
   const files = finalEntries.filter((e) => e.type === 'reg');
   return {
     toc,
+    dirs,
     stats: {
       entries: finalEntries.length,
       files: files.length,
