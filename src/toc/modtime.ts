@@ -32,6 +32,9 @@ export function formatModtimeMs(ms: number): string {
   return formatModtime(BigInt(sec) * 1_000_000_000n + BigInt(frac));
 }
 
+/** True for a modtime parseModtime reads: what a TOC's check needs, without the BigInt arithmetic. */
+export const isModtime = (s: string): boolean => RFC3339_RE.test(s);
+
 export function parseModtime(s: string): bigint | undefined {
   const m = RFC3339_RE.exec(s);
   if (!m) return undefined;
