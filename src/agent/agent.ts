@@ -145,6 +145,17 @@ export async function hashFileForPublish(file: string, pool: HashPool, chunkByte
  */
 const SMALL_TOC_ENTRIES = 4096;
 
+/** A tree version an agent published: its whole TOC, or the view it was made as from a delta; its TOC object once stored. */
+interface PublishedTree {
+  root: Digest;
+  generation: number;
+  toc?: Toc;
+  view?: TocView;
+  object?: Promise<ObjectDesc>;
+}
+
+const tocOf = (l: PublishedTree): Toc => l.toc ?? l.view!.toToc();
+
 /** Serve buffers kept for reuse (see Agent.serveBuffers): up to 16 MiB idle with 4 MiB chunks. */
 const SERVE_BUFFERS_KEPT = 4;
 
@@ -245,8 +256,8 @@ export class Agent {
   private readonly inflight = new Map<Digest, Promise<FetchResult>>();
   private readonly descs = new Map<Digest, ObjectDesc>();
   private readonly clients = new Map<string, Promise<PeerClient>>();
-  /** The tree version this agent published last; its TOC object once stored (see publishTree). */
-  private latestToc: { view: TocView; toc?: Toc; object?: Promise<ObjectDesc> } | undefined;
+  /** The tree version this agent published last (see publishTree). */
+  private latestToc: PublishedTree | undefined;
   private closing: Promise<void> | undefined;
 
   private constructor(readonly opts: AgentOptions) {
@@ -741,20 +752,21 @@ export class Agent {
    * and storing the whole TOC for every job made each job's publication grow with the tree
    * (~70 ms and 6 MB of store per job in a tree of 20,000 files).
    */
-  async publishTree(dir: string, next: { view: TocView; toc?: Toc; delta?: TocDelta }): Promise<{ digest?: Digest }> {
+  async publishTree(dir: string, next: { toc: Toc } | { view: TocView; delta: TocDelta }): Promise<{ digest?: Digest }> {
     const root = path.resolve(dir);
-    for (const e of next.toc?.entries ?? next.delta?.set ?? []) {
+    const { root: treeRoot, generation } = 'toc' in next ? next.toc : next.view;
+    for (const e of 'toc' in next ? next.toc.entries : next.delta.set) {
       if (e.type !== 'reg' || e.size === 0) continue;
       // Entries a re-index left unchanged are the same objects: nothing to replace.
       const had = this.published.get(e.digest!);
       if (had?.entry !== e || had.root !== root) this.published.set(e.digest!, { root, entry: e });
     }
     const prev = this.latestToc;
-    let delta = next.delta ?? (prev && next.toc ? diffToc(prev.toc ?? prev.view.toToc(), next.toc) : undefined);
+    let delta = 'delta' in next ? next.delta : prev && diffToc(tocOf(prev), next.toc);
     if (delta && JSON.stringify(delta).length > TOC_DELTA_MAX_BYTES) delta = undefined;
+    const latest: PublishedTree = { root: treeRoot, generation, ...('toc' in next ? { toc: next.toc } : { view: next.view }) };
     // Followers with no delta to apply fetch the whole TOC: it is stored now.
-    const latest = { view: next.view, ...(next.toc ? { toc: next.toc } : {}) } as NonNullable<typeof this.latestToc>;
-    const desc = next.toc || !delta ? await this.tocObject(latest) : undefined;
+    const desc = 'toc' in next || !delta ? await this.tocObject(latest) : undefined;
     this.latestToc = latest;
     // Only an agent that publishes a tree answers `toc latest`: with no answerer at all, NATS says
     // so at once ("no responders"), and a mount started before its driver comes up without
@@ -763,10 +775,9 @@ export class Agent {
       this.bus.subscribe(this.bus.subject('toc', 'latest'), async (_b, reply) => {
         const l = this.latestToc!;
         const d = await this.tocObject(l);
-        reply({ digest: d.digest, root: l.view.root, generation: l.view.generation, desc: d, origin: this.addr });
+        reply({ digest: d.digest, root: l.root, generation: l.generation, desc: d, origin: this.addr });
       });
     }
-    const { root: treeRoot, generation } = next.view;
     this.bus.publish(this.bus.subject('toc'), { root: treeRoot, generation, origin: this.addr, ...(desc ? { digest: desc.digest, desc } : {}), ...(delta ? { delta } : {}) });
     // Answering before this returns: `serve` prints that it is up, and a `get` may ask at once.
     if (!prev) await this.bus.flush();
@@ -774,9 +785,9 @@ export class Agent {
   }
 
   /** The TOC object of a published version, stored on first use. */
-  private tocObject(l: NonNullable<typeof this.latestToc>): Promise<ObjectDesc> {
+  private tocObject(l: PublishedTree): Promise<ObjectDesc> {
     l.object ??= (async () => {
-      const toc = l.toc ?? l.view.toToc();
+      const toc = tocOf(l);
       const desc = toc.entries.length <= SMALL_TOC_ENTRIES ? await this.storeSmall(encodeToc(toc)) : await storePieces(this.store, tocPieces(toc));
       this.descs.set(desc.digest, desc);
       return desc;

@@ -8,8 +8,6 @@ export interface Published {
   root: Digest;
   /** Digest of the TOC object announced (absent when nothing changed, or the generation was made from a delta). */
   tocDigest?: Digest;
-  /** The tree as published. */
-  view: TocView;
   /** The whole TOC, when the tree was indexed. */
   toc?: Toc;
   /** False when the tree had not changed since the last publication (nothing announced). */
@@ -39,6 +37,13 @@ interface Wanted {
  */
 export class TreePublisher {
   private generation = -1;
+  private root: Digest | undefined;
+  /** The last generation when it was indexed; its view is made only when a delta needs one. */
+  private indexed: IndexResult | undefined;
+  /**
+   * The last generation as a view, to apply deltas to. Made from an indexed TOC on first use:
+   * `serve` always indexes, and a view of a 100,000-file tree is tens of MB it has no use for.
+   */
   private view: TocView | undefined;
   private wanted: Wanted | undefined;
   private running: Promise<Published> | undefined;
@@ -80,31 +85,44 @@ export class TreePublisher {
 
   private async run(w: Wanted): Promise<Published> {
     const generation = this.generation + 1;
-    if (!w.full && this.view) {
-      const update = updateToc(this.dir, this.view, w.names, w.known);
+    const base = w.full ? undefined : this.lastView();
+    if (base) {
+      const update = updateToc(this.dir, base, w.names, w.known);
       if (update) {
         await this.record?.(update.records);
         if (update.delta.set.length === 0 && update.delta.remove.length === 0) return this.unchanged(false);
-        const view = this.view.apply(update.delta, generation);
-        if (view.root === this.view.root) return this.unchanged(false);
+        const view = base.apply(update.delta, generation);
+        if (view.root === this.root) return this.unchanged(false);
         const { digest } = await this.agent.publishTree(this.dir, { view, delta: update.delta });
-        return this.published(view, undefined, digest);
+        this.indexed = undefined;
+        this.view = view;
+        return this.published(view.generation, view.root, undefined, digest);
       }
     }
-    const { toc, dirs } = await this.index(generation);
-    if (toc.root === this.view?.root) return this.unchanged(true);
-    const view = TocView.of(toc, dirs);
-    const { digest } = await this.agent.publishTree(this.dir, { view, toc });
-    return this.published(view, toc, digest);
+    const indexed = await this.index(generation);
+    const { toc } = indexed;
+    if (toc.root === this.root) return this.unchanged(true);
+    const { digest } = await this.agent.publishTree(this.dir, { toc });
+    this.indexed = indexed;
+    this.view = undefined;
+    return this.published(toc.generation, toc.root, toc, digest);
+  }
+
+  private lastView(): TocView | undefined {
+    if (!this.view && this.indexed) {
+      this.view = TocView.of(this.indexed.toc, this.indexed.dirs);
+      this.indexed = undefined;
+    }
+    return this.view;
   }
 
   private unchanged(indexed: boolean): Published {
-    return { generation: this.generation, root: this.view!.root, view: this.view!, changed: false, indexed };
+    return { generation: this.generation, root: this.root!, changed: false, indexed };
   }
 
-  private published(view: TocView, toc: Toc | undefined, tocDigest: Digest | undefined): Published {
-    this.generation = view.generation;
-    this.view = view;
-    return { generation: view.generation, root: view.root, view, ...(toc ? { toc } : {}), ...(tocDigest ? { tocDigest } : {}), changed: true, indexed: toc !== undefined };
+  private published(generation: number, root: Digest, toc: Toc | undefined, tocDigest: Digest | undefined): Published {
+    this.generation = generation;
+    this.root = root;
+    return { generation, root, ...(toc ? { toc } : {}), ...(tocDigest ? { tocDigest } : {}), changed: true, indexed: toc !== undefined };
   }
 }

@@ -41,7 +41,7 @@ export const createServeCommand = (ctx: CliContext) => defineCommand({
     try {
       const first = await publisher.publish();
       collectGarbage();
-      const files = (first.toc ?? first.view.toToc()).entries.filter((e) => e.type === 'reg');
+      const files = first.toc!.entries.filter((e) => e.type === 'reg'); // a first publication indexes the tree
       const bytes = files.reduce((n, e) => n + e.size!, 0);
       for (const l of [`serving ${args.dir}: ${files.length} files, ${formatBytes(bytes)}, root ${first.root}`, `toc ${first.tocDigest}`, `generation ${first.generation}`,
         `nats ${agent.natsUrl}`, `agent ${agent.id} at ${agent.addr.ip}:${agent.addr.port}`]) say(l);

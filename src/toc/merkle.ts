@@ -30,7 +30,8 @@ function nodeOf(e: TocEntry): Node {
   const made: Node = {
     of: { name: e.name, type: e.type, mode: e.mode, modtime: e.modtime, size: e.size, digest: e.digest, linkName: e.linkName },
     base,
-    header: `${e.type}\0${base}\0${e.mode.toString(8)}\0${e.modtime}\0${e.size ?? ''}\0${e.digest ?? ''}\0${e.linkName ?? ''}\n`,
+    // One join: a flat string (a template would keep a rope of its pieces, ~3x the bytes, for every entry of the tree).
+    header: [e.type, base, e.mode.toString(8), e.modtime, e.size ?? '', e.digest ?? '', e.linkName ?? ''].join('\0') + '\n',
     surrogate: SURROGATE_RE.test(base),
   };
   nodes.set(e, made);
