@@ -94,7 +94,6 @@ export class TreePublisher {
         const view = base.apply(update.delta, generation);
         if (view.root === this.root) return this.unchanged(false);
         const { digest } = await this.agent.publishTree(this.dir, { view, delta: update.delta });
-        this.indexed = undefined;
         this.view = view;
         return this.published(view.generation, view.root, undefined, digest);
       }
