@@ -81,3 +81,12 @@ export function pseudoRandom(size: number, seed = 1): Buffer {
   }
   return out;
 }
+
+/** Polls `fn` until it holds; throws after `ms`, naming `what` was waited for. */
+export async function until(what: string, fn: () => boolean, ms = 15_000, pollMs = 100): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!fn()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, pollMs));
+  }
+}

@@ -9,7 +9,7 @@ import { HashPool, type Digest } from '../../src/hash/index.js';
 import { indexTree } from '../../src/indexer/index.js';
 import { decodeToc, TocView } from '../../src/toc/index.js';
 import { natsFor } from '../cluster-helpers.js';
-import { tempDir } from '../helpers.js';
+import { tempDir, until } from '../helpers.js';
 
 const BUS = new URL('../../src/bus/index.js', import.meta.url).href;
 
@@ -66,7 +66,7 @@ test('only an agent that publishes a tree answers `toc latest`: before any, a re
   const stored = decodeToc(await agent.store.read(again.digest as Digest));
   assert.equal(stored.root, next.root, 'the stored TOC has the version\'s root (decodeToc checked it against the entries)');
   assert.deepEqual(stored.entries.map((e) => e.name).sort(), ['.', 'a.txt', 'b.txt']);
-  for (let i = 0; i < 100 && announced.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
+  await until('the announcement of generation 4', () => announced.length > 0, 5000, 20);
   assert.equal(announced.length, 1);
   assert.equal(announced[0]!.digest, undefined);
   assert.equal(announced[0]!.generation, 4);

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import type { NatsServerHandle } from '../../src/bus/index.js';
 import { hostArgs, natsFor, startDftfs } from '../cluster-helpers.js';
-import { b3sum, pseudoRandom, tempDir } from '../helpers.js';
+import { b3sum, pseudoRandom, tempDir, until } from '../helpers.js';
 
 /** Runs a shell command in a child process: the mount is never read from the process serving it (here, not even from the test). */
 function sh(cmd: string, opts: { timeoutMs?: number } = {}) {
@@ -14,14 +14,6 @@ function sh(cmd: string, opts: { timeoutMs?: number } = {}) {
 }
 
 const mounted = (mnt: string) => fs.readFileSync('/proc/self/mounts', 'utf8').split('\n').some((l) => l.split(' ')[1] === mnt);
-
-async function until(what: string, fn: () => boolean, ms = 15_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!fn()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 function makeTree(src: string): void {
   fs.mkdirSync(path.join(src, 'lib/deep'), { recursive: true });

@@ -7,15 +7,7 @@ import { TocFollower } from '../../src/fs/index.js';
 import { HashPool } from '../../src/hash/index.js';
 import { hashFile, indexTree, type StateRecord } from '../../src/indexer/index.js';
 import { natsFor } from '../cluster-helpers.js';
-import { tempDir } from '../helpers.js';
-
-async function until(what: string, fn: () => boolean, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!fn()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+import { tempDir, until } from '../helpers.js';
 
 async function setup(t: TestContext) {
   const dir = tempDir(t);
@@ -69,7 +61,7 @@ test('a follower gets a generation made from a delta: by the delta, or whole (st
   // An announcement whose delta does not apply, with no TOC object named: the latest is fetched whole.
   const before = follower.view;
   driver.bus.publish(driver.bus.subject('toc'), { root: `blake3:${'f'.repeat(64)}`, generation: 3, origin: driver.addr, delta: { baseRoot: `blake3:${'0'.repeat(64)}`, set: [], remove: [] } });
-  await until('the latest TOC fetched whole', () => follower.view !== before);
+  await until('the latest TOC fetched whole', () => follower.view !== before, 10_000, 20);
   assert.equal(follower.view.generation, 2);
   assert.equal(follower.view.root, third.root);
 });
