@@ -249,8 +249,11 @@ export class Agent {
    */
   private readonly serveBuffers = new BufferPool(MAX_CHUNK_BYTES, SERVE_BUFFERS_KEPT);
   private readonly partials = new Map<ObjectName, PartialObject>();
-  /** Files this agent streams (a bcast still hashing them), by stream name. */
-  private readonly streamsOut = new Map<StreamName, string>();
+  /**
+   * Files this agent streams (a bcast still hashing them), by stream name, open for the agent's
+   * life: an open, a read and a close per chunk were three trips to the thread pool.
+   */
+  private readonly streamsOut = new Map<StreamName, Promise<fsp.FileHandle>>();
   /** Streams received here, by name, to the digest they turned out to have (chain hops ask by name to the end). */
   private readonly streamDigests = new Map<StreamName, Digest>();
   private readonly inflight = new Map<Digest, Promise<FetchResult>>();
@@ -335,15 +338,18 @@ export class Agent {
 
   /** Chunk source of the peer server: verified bytes from the store, a partial, or a published file. */
   private async readChunk(req: GetRequest, signal: AbortSignal): Promise<Buffer | undefined> {
+    const readFrom = async (fh: fsp.FileHandle) => {
+      const buf = this.serveBuffers.take(req.length);
+      const { bytesRead } = await fh.read(buf, 0, req.length, req.offset);
+      if (bytesRead === req.length) return buf;
+      this.serveBuffers.give(buf);
+      return undefined;
+    };
     const read = async (file: string) => {
       if (req.length <= SYNC_IO_MAX_BYTES) return readSync(file, req.offset, req.length);
       const fh = await fsp.open(file, 'r');
       try {
-        const buf = this.serveBuffers.take(req.length);
-        const { bytesRead } = await fh.read(buf, 0, req.length, req.offset);
-        if (bytesRead === req.length) return buf;
-        this.serveBuffers.give(buf);
-        return undefined;
+        return await readFrom(fh);
       } finally {
         await fh.close();
       }
@@ -361,7 +367,7 @@ export class Agent {
     };
     // A file being streamed (a bcast still hashing it): the origin reads it like a published file.
     const streamed = isStreamName(req.object) ? this.streamsOut.get(req.object) : undefined;
-    if (streamed) return verified(await read(streamed).catch(() => undefined));
+    if (streamed) return verified(await streamed.then(readFrom).catch(() => undefined));
     // A stream received here is asked for by its name to the end of the chain: it is in the store.
     const object = isStreamName(req.object) ? this.streamDigests.get(req.object) ?? req.object : req.object;
     // A published file first: the origin of a tree holds nearly everything that way, and looking in
@@ -386,8 +392,8 @@ export class Agent {
       const i = partial.chunkAt(req.offset, req.length);
       // A partial's chunks were verified as they arrived, in our own temp file: hashing them
       // again before forwarding would cost every chain hop a second pass over each byte.
-      if (i >= 0 && (partial.has(i) || (req.waitMs && (await partial.waitFor(i, req.waitMs, signal)))) && partial.desc.chunks[i]!.chunkDigest === req.chunkDigest) {
-        return partial.read(i, req.length > SYNC_IO_MAX_BYTES ? this.serveBuffers.take(req.length) : undefined);
+      if (i >= 0 && (partial.has(i) || (req.waitMs && (await partial.waitFor(i, req.waitMs, signal, true)))) && partial.desc.chunks[i]!.chunkDigest === req.chunkDigest) {
+        return partial.takeHandoff(i) ?? partial.read(i, req.length > SYNC_IO_MAX_BYTES ? this.serveBuffers.take(req.length) : undefined);
       }
     }
     return undefined;
@@ -488,7 +494,7 @@ export class Agent {
         this.locks.release(desc.digest);
         return result('host');
       }
-      const partial = await new PartialObject(this.store, desc, opts.descFromOrigin).open();
+      const partial = await new PartialObject(this.store, desc, opts.descFromOrigin, desc.digest, this.serveBuffers).open();
       this.partials.set(desc.digest, partial);
       const transfer = this.status.beginTransfer(desc.digest, desc.size, () => partial.bytesReceived);
       try {
@@ -534,7 +540,7 @@ export class Agent {
     const started = performance.now();
     const desc = streamDesc(order);
     const feed = new FeedFollower(desc, (from, timeoutMs) => this.bus.request(this.feedSubject(order.name), { from }, timeoutMs));
-    const partial = await new PartialObject(this.store, desc, true, order.name).open();
+    const partial = await new PartialObject(this.store, desc, true, order.name, this.serveBuffers).open();
     this.partials.set(order.name, partial);
     const transfer = this.status.beginTransfer(order.name, desc.size, () => partial.bytesReceived);
     const stop = new AbortController();
@@ -584,8 +590,9 @@ export class Agent {
    * origin of a streamed bcast), for the rest of this agent's life.
    */
   offerStream(file: string, name: StreamName, feed: DigestFeed): void {
-    const abs = path.resolve(file);
-    this.streamsOut.set(name, abs);
+    const opened = fsp.open(path.resolve(file), 'r');
+    opened.catch(() => undefined); // a chunk read from it fails, and its asker is told NOT_FOUND
+    this.streamsOut.set(name, opened);
     this.bus.subscribe(this.feedSubject(name), (b, reply) => {
       // Answered when there is something to say, without holding up the other receivers' requests.
       const from = b.from;
@@ -819,6 +826,7 @@ export class Agent {
       await this.server?.close();
       for (const c of this.clients.values()) void c.then((x) => x.close(), () => undefined);
       for (const p of this.partials.values()) await p.abort();
+      for (const fh of this.streamsOut.values()) await fh.then((f) => f.close(), () => undefined);
       await this.bus?.close();
       await this.embedded?.stop();
     })();

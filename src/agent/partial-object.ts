@@ -1,7 +1,7 @@
 import fsp from 'node:fs/promises';
 import { DftfsError, digestMismatch } from '../errors.js';
 import { createHasher, digestBytes, type Hasher } from '../hash/index.js';
-import type { ObjectName } from '../net/index.js';
+import type { BufferPool, ObjectName } from '../net/index.js';
 import type { ObjectStore } from '../store/index.js';
 import type { ObjectDesc } from './object-desc.js';
 
@@ -10,6 +10,12 @@ import type { ObjectDesc } from './object-desc.js';
  * a temp file per small object (create, truncate, write, close) cost more than its bytes.
  */
 export const IN_MEMORY_MAX_BYTES = 256 * 1024;
+
+/**
+ * Chunks kept in memory for a peer that waited for them, at most: a chain hop's downstream asks
+ * for a few chunks ahead (the fetcher's pipeline) and takes each as soon as it lands.
+ */
+const HANDOFF_MAX_CHUNKS = 4;
 
 /**
  * An object being received: a temp file in the store (or a buffer, for a small object), filled
@@ -34,9 +40,18 @@ export class PartialObject {
   private hashedUpTo = 0;
   private hashing: Promise<void> = Promise.resolve();
   private readonly waiters = new Map<number, Array<(v: boolean) => void>>();
+  /** Copies of chunks a peer was waiting for when they landed, until it takes them (`takeHandoff`). */
+  private readonly handoff = new Map<number, Buffer>();
+  /** Chunks a peer waits for with `waitFor(…, handoff)`. */
+  private readonly handoffWanted = new Set<number>();
   bytesReceived = 0;
 
-  constructor(private readonly store: ObjectStore, readonly desc: ObjectDesc, chunksProveWhole = false, readonly name: ObjectName = desc.digest) {
+  /**
+   * `handoffBuffers`, when given, is where a chunk that a peer is waiting for is copied as it
+   * lands (see `takeHandoff`).
+   */
+  constructor(private readonly store: ObjectStore, readonly desc: ObjectDesc, chunksProveWhole = false, readonly name: ObjectName = desc.digest,
+    private readonly handoffBuffers?: BufferPool) {
     this.tmp = store.tempPath('partial');
     this.present = new Array<boolean>(desc.chunks.length).fill(false);
     const only = desc.chunks.length === 1 ? desc.chunks[0]! : undefined;
@@ -90,9 +105,34 @@ export class PartialObject {
     this.count++;
     this.bytesReceived += bytes.length;
     const hashed = this.advanceWhole(i, bytes);
+    if (this.handoffWanted.delete(i) && this.handoffBuffers && !this.mem) this.keepForHandoff(i, bytes);
     for (const w of this.waiters.get(i) ?? []) w(true);
     this.waiters.delete(i);
     await hashed;
+  }
+
+  /**
+   * A verified chunk a peer waited for (`waitFor` with `handoff`), in a buffer of `handoffBuffers`
+   * that is now the caller's; undefined when none is kept (then `read` it). A bcast chain hop
+   * forwards every chunk it receives, and its downstream is waiting for each: reading it back from
+   * the file just written cost the hop a thread-pool round trip per chunk; a copy in memory costs
+   * ~0.1 ms per MiB.
+   */
+  takeHandoff(i: number): Buffer | undefined {
+    const b = this.handoff.get(i);
+    this.handoff.delete(i);
+    return b;
+  }
+
+  private keepForHandoff(i: number, bytes: Buffer): void {
+    const copy = this.handoffBuffers!.take(bytes.length);
+    bytes.copy(copy);
+    this.handoff.set(i, copy);
+    // One not taken (its asker gave up) goes to the collector, oldest first.
+    for (const k of this.handoff.keys()) {
+      if (this.handoff.size <= HANDOFF_MAX_CHUNKS) break;
+      this.handoff.delete(k);
+    }
   }
 
   /** Settles once the whole-file digest has taken in what it can, `bytes` (chunk `i`) included. */
@@ -142,11 +182,16 @@ export class PartialObject {
     return bytesRead;
   }
 
-  /** Resolves true when chunk `i` is present, false after `ms` or on abort. */
-  waitFor(i: number, ms: number, signal?: AbortSignal): Promise<boolean> {
+  /**
+   * Resolves true when chunk `i` is present, false after `ms` or on abort. With `handoff`, the
+   * chunk is also kept in memory for the caller to take (`takeHandoff`) when it lands.
+   */
+  waitFor(i: number, ms: number, signal?: AbortSignal, handoff = false): Promise<boolean> {
     if (this.present[i]) return Promise.resolve(true);
+    if (handoff) this.handoffWanted.add(i);
     return new Promise((resolve) => {
       const done = (v: boolean) => {
+        if (!v) this.handoffWanted.delete(i);
         clearTimeout(timer);
         signal?.removeEventListener('abort', onAbort);
         resolve(v);
@@ -164,6 +209,8 @@ export class PartialObject {
   async commit(): Promise<void> {
     if (!this.complete) throw new DftfsError('ERR_DFTFS_IO', `object ${this.name} is incomplete`);
     await this.hashing;
+    this.handoff.clear();
+    this.handoffWanted.clear();
     const actual = this.desc.size === 0 ? digestBytes(new Uint8Array(0)) : this.provenDigest();
     if (actual !== this.desc.digest) {
       await this.abort();
@@ -187,6 +234,8 @@ export class PartialObject {
 
   async abort(): Promise<void> {
     this.mem = undefined;
+    this.handoff.clear();
+    this.handoffWanted.clear();
     await this.fd?.close().catch(() => undefined);
     this.fd = undefined;
     await fsp.rm(this.tmp, { force: true });

@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import type { ObjectDesc } from '../../src/agent/index.js';
 import { PartialObject } from '../../src/agent/partial-object.js';
 import { digestBytes } from '../../src/hash/index.js';
+import { BufferPool } from '../../src/net/index.js';
 import { ObjectStore } from '../../src/store/index.js';
 import { pseudoRandom, tempDir } from '../helpers.js';
 
@@ -82,4 +83,35 @@ test('partial object with a descriptor the origin made: the verified chunks stan
   await q.write(1, other.subarray(MiB));
   await q.commit();
   assert.ok(store.has(named.digest));
+});
+
+test('a chunk a peer waited for is handed over in memory once, verified; one nobody waited for is read from the file', async (t) => {
+  const store = await new ObjectStore(path.join(tempDir(t), 'store')).open();
+  const bytes = pseudoRandom(3 * MiB, 11);
+  const desc = describe(bytes, MiB);
+  const p = await new PartialObject(store, desc, true, desc.digest, new BufferPool(4 * MiB, 4)).open();
+  t.after(() => p.abort());
+  const chunk = (i: number) => bytes.subarray(i * MiB, (i + 1) * MiB);
+
+  const forwarded = p.waitFor(1, 5000, undefined, true);
+  const local = p.waitFor(2, 5000); // a mount's read: it reads the file
+  // Bytes that are not the chunk wake nobody and leave nothing to take.
+  await assert.rejects(p.write(1, pseudoRandom(MiB, 12)), { code: 'ERR_DFTFS_DIGEST_MISMATCH' });
+  assert.equal(p.takeHandoff(1), undefined);
+  const arriving = Buffer.from(chunk(1));
+  await p.write(1, arriving);
+  arriving.fill(0); // the writer reuses its buffer once write settles
+  assert.equal(await forwarded, true);
+  const handed = p.takeHandoff(1);
+  assert.ok(handed?.equals(chunk(1)), 'the waiter takes the verified chunk from memory');
+  assert.equal(p.takeHandoff(1), undefined, 'and only once');
+
+  await p.write(2, chunk(2));
+  assert.equal(await local, true);
+  assert.equal(p.takeHandoff(2), undefined);
+  assert.ok((await p.read(2)).equals(chunk(2)));
+  await p.write(0, chunk(0));
+  assert.equal(p.takeHandoff(0), undefined);
+  await p.commit();
+  assert.ok(fs.readFileSync(store.objectPath(desc.digest)).equals(bytes));
 });
