@@ -64,14 +64,22 @@ export interface FeedAnswer {
 }
 
 /**
+ * A held feed request is answered once this many digests are new to it (or the last is in, or
+ * the hashing failed). The origin hashes a chunk each time one more is asked for (StreamPacer):
+ * answering each new digest was a NATS round trip per chunk per receiver.
+ */
+export const FEED_BATCH_DIGESTS = 4;
+
+/**
  * The origin's side: the digests as they are computed, handed to whoever asks from an index.
- * A request for nothing new waits (up to FEED_HOLD_MS) for the next digest.
+ * A request with fewer than FEED_BATCH_DIGESTS new waits (up to FEED_HOLD_MS) for more.
  */
 export class DigestFeed {
   private readonly digests: Digest[] = [];
   private whole: Digest | undefined;
   private failure: DftfsError | undefined;
-  private readonly waiters = new Set<() => void>();
+  /** Held requests, by the index each asked from. */
+  private readonly waiters = new Map<() => void, number>();
 
   add(i: number, d: Digest): void {
     if (i !== this.digests.length) throw new Error(`digest ${i} out of order`);
@@ -90,7 +98,7 @@ export class DigestFeed {
   }
 
   async answer(from: number): Promise<FeedAnswer> {
-    if (from >= this.digests.length && !this.whole && !this.failure) {
+    if (!this.ready(from)) {
       await new Promise<void>((resolve) => {
         const done = () => {
           clearTimeout(timer);
@@ -98,7 +106,7 @@ export class DigestFeed {
           resolve();
         };
         const timer = setTimeout(done, FEED_HOLD_MS);
-        this.waiters.add(done);
+        this.waiters.set(done, from);
       });
     }
     if (this.failure) throw this.failure;
@@ -107,8 +115,12 @@ export class DigestFeed {
     return { from, digests, ...(last && this.whole ? { digest: this.whole } : {}) };
   }
 
+  private ready(from: number): boolean {
+    return this.digests.length - from >= FEED_BATCH_DIGESTS || this.whole !== undefined || this.failure !== undefined;
+  }
+
   private wake(): void {
-    for (const w of [...this.waiters]) w();
+    for (const [w, from] of [...this.waiters]) if (this.ready(from)) w();
   }
 }
 
