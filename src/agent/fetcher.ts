@@ -162,12 +162,6 @@ export async function fillPartial(env: FetchEnv, partial: PartialObject, opts: F
       const c = desc.chunks[i]!;
       inflight.set(key, (inflight.get(key) ?? 0) + 1);
       pendingChunks.add(i);
-      let asking = true;
-      const answered = () => {
-        if (!asking) return;
-        asking = false;
-        inflight.set(key, (inflight.get(key) ?? 1) - 1);
-      };
       try {
         const client = await env.connect(h.addr);
         const res = await client.get({
@@ -185,11 +179,6 @@ export async function fillPartial(env: FetchEnv, partial: PartialObject, opts: F
           else h.have = new Set();
           stats.retries++;
         } else {
-          // The source's next request leaves while this chunk is verified and written: else its
-          // pipeline ran one chunk short for the length of every write (a bcast hop's first
-          // receiver got 90% of its link, its writes taking 4-5 ms, up to 60 ms, at 21 ms a chunk).
-          answered();
-          pump();
           try {
             await partial.write(i, res.bytes);
           } catch (err) {
@@ -217,7 +206,7 @@ export async function fillPartial(env: FetchEnv, partial: PartialObject, opts: F
         env.report('failed', h.addr, name, (err as Error).message);
         log.debug('source failed', key, (err as Error).message);
       } finally {
-        answered();
+        inflight.set(key, (inflight.get(key) ?? 1) - 1);
         pendingChunks.delete(i);
         pump();
       }
