@@ -22,7 +22,6 @@ import { descOf, parseDesc, type ObjectDesc } from './object-desc.js';
 import { PartialObject } from './partial-object.js';
 import { addrKey, parsePeerAddr, type PeerAddr } from './peer-addr.js';
 import { StatusBoard } from './status-board.js';
-import { StreamPacer } from './stream-pacer.js';
 import { parseHolders, Tracker, type FoundHolder } from './tracker.js';
 
 const log = createLogger('agent');
@@ -254,7 +253,7 @@ export class Agent {
    * Files this agent streams (a bcast still hashing them), by stream name, open for the agent's
    * life: an open, a read and a close per chunk were three trips to the thread pool.
    */
-  private readonly streamsOut = new Map<StreamName, { file: Promise<fsp.FileHandle>; pacer: StreamPacer }>();
+  private readonly streamsOut = new Map<StreamName, Promise<fsp.FileHandle>>();
   /** Streams received here, by name, to the digest they turned out to have (chain hops ask by name to the end). */
   private readonly streamDigests = new Map<StreamName, Digest>();
   private readonly inflight = new Map<Digest, Promise<FetchResult>>();
@@ -368,7 +367,7 @@ export class Agent {
     };
     // A file being streamed (a bcast still hashing it): the origin reads it like a published file.
     const streamed = isStreamName(req.object) ? this.streamsOut.get(req.object) : undefined;
-    if (streamed) return streamed.pacer.take(req.offset, req.length) ?? verified(await streamed.file.then(readFrom).catch(() => undefined));
+    if (streamed) return verified(await streamed.then(readFrom).catch(() => undefined));
     // A stream received here is asked for by its name to the end of the chain: it is in the store.
     const object = isStreamName(req.object) ? this.streamDigests.get(req.object) ?? req.object : req.object;
     // A published file first: the origin of a tree holds nearly everything that way, and looking in
@@ -588,22 +587,18 @@ export class Agent {
 
   /**
    * Serves `file` under a stream name while `feed` delivers its digests to the receivers (the
-   * origin of a streamed bcast), for the rest of this agent's life. Returns the pace its hashing
-   * should keep (chunks of `chunkBytes`): just ahead of the chunks asked for, which are then
-   * served from the bytes hashed.
+   * origin of a streamed bcast), for the rest of this agent's life.
    */
-  offerStream(file: string, name: StreamName, feed: DigestFeed, chunkBytes: number): StreamPacer {
+  offerStream(file: string, name: StreamName, feed: DigestFeed): void {
     const opened = fsp.open(path.resolve(file), 'r');
     opened.catch(() => undefined); // a chunk read from it fails, and its asker is told NOT_FOUND
-    const pacer = new StreamPacer(chunkBytes, this.serveBuffers);
-    this.streamsOut.set(name, { file: opened, pacer });
+    this.streamsOut.set(name, opened);
     this.bus.subscribe(this.feedSubject(name), (b, reply) => {
       // Answered when there is something to say, without holding up the other receivers' requests.
       const from = b.from;
       if (typeof from !== 'number' || !Number.isSafeInteger(from) || from < 0) return reply({ error: { code: 'ERR_DFTFS_PROTOCOL', message: 'digest feed: bad from' } });
       feed.answer(from).then(reply, (err: DftfsError) => reply({ error: { code: err.code, message: err.message } }));
     });
-    return pacer;
   }
 
   /**
@@ -831,10 +826,7 @@ export class Agent {
       await this.server?.close();
       for (const c of this.clients.values()) void c.then((x) => x.close(), () => undefined);
       for (const p of this.partials.values()) await p.abort();
-      for (const { file, pacer } of this.streamsOut.values()) {
-        pacer.close();
-        await file.then((f) => f.close(), () => undefined);
-      }
+      for (const fh of this.streamsOut.values()) await fh.then((f) => f.close(), () => undefined);
       await this.bus?.close();
       await this.embedded?.stop();
     })();

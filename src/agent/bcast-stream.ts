@@ -64,22 +64,14 @@ export interface FeedAnswer {
 }
 
 /**
- * A held feed request is answered once this many digests are new to it (or the last is in, or
- * the hashing failed). The origin hashes a chunk each time one more is asked for (StreamPacer):
- * answering each new digest was a NATS round trip per chunk per receiver.
- */
-export const FEED_BATCH_DIGESTS = 4;
-
-/**
  * The origin's side: the digests as they are computed, handed to whoever asks from an index.
- * A request with fewer than FEED_BATCH_DIGESTS new waits (up to FEED_HOLD_MS) for more.
+ * A request for nothing new waits (up to FEED_HOLD_MS) for the next digest.
  */
 export class DigestFeed {
   private readonly digests: Digest[] = [];
   private whole: Digest | undefined;
   private failure: DftfsError | undefined;
-  /** Held requests, by the index each asked from. */
-  private readonly waiters = new Map<() => void, number>();
+  private readonly waiters = new Set<() => void>();
 
   add(i: number, d: Digest): void {
     if (i !== this.digests.length) throw new Error(`digest ${i} out of order`);
@@ -98,7 +90,7 @@ export class DigestFeed {
   }
 
   async answer(from: number): Promise<FeedAnswer> {
-    if (!this.ready(from)) {
+    if (from >= this.digests.length && !this.whole && !this.failure) {
       await new Promise<void>((resolve) => {
         const done = () => {
           clearTimeout(timer);
@@ -106,7 +98,7 @@ export class DigestFeed {
           resolve();
         };
         const timer = setTimeout(done, FEED_HOLD_MS);
-        this.waiters.set(done, from);
+        this.waiters.add(done);
       });
     }
     if (this.failure) throw this.failure;
@@ -115,12 +107,8 @@ export class DigestFeed {
     return { from, digests, ...(last && this.whole ? { digest: this.whole } : {}) };
   }
 
-  private ready(from: number): boolean {
-    return this.digests.length - from >= FEED_BATCH_DIGESTS || this.whole !== undefined || this.failure !== undefined;
-  }
-
   private wake(): void {
-    for (const [w, from] of [...this.waiters]) if (this.ready(from)) w();
+    for (const w of [...this.waiters]) w();
   }
 }
 

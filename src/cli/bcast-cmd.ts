@@ -3,7 +3,7 @@ import { defineCommand } from 'citty';
 import path from 'node:path';
 import { DigestFeed, hashFileForPublish, newStreamName, streamDesc, type ObjectDesc, type PeerAddr, type StreamOrder } from '../agent/index.js';
 import { DftfsError, usageError } from '../errors.js';
-import { HashPool, INLINE_HASH_BYTES, hashInTurns, type HashPace } from '../hash/index.js';
+import { HashPool, INLINE_HASH_BYTES, hashInTurns } from '../hash/index.js';
 import { MAX_CHUNK_BYTES } from '../toc/index.js';
 import type { CliContext } from './context.js';
 import { netArgs, startAgent } from './net-args.js';
@@ -56,17 +56,14 @@ export function planChain(origin: PeerAddr, receivers: PeerAddr[]): Array<{ agen
   return plan;
 }
 
-/**
- * Hashes a file to be streamed at `pace` (just ahead of the chunks asked for), handing each digest
- * to the receivers' feed as it is known.
- */
-async function hashStreamed(order: StreamOrder, file: string, feed: DigestFeed, pace: HashPace): Promise<ObjectDesc> {
+/** Hashes a file to be streamed, handing each digest to the receivers' feed as it is known. */
+async function hashStreamed(order: StreamOrder, file: string, feed: DigestFeed): Promise<ObjectDesc> {
   try {
     const desc = streamDesc(order);
     const { digest } = await hashInTurns(path.resolve(file), order.size, order.chunkBytes, (i, d) => {
       desc.chunks[i]!.chunkDigest = d;
       feed.add(i, d);
-    }, pace);
+    });
     feed.finish(digest);
     desc.digest = digest;
     return desc;
@@ -103,8 +100,8 @@ export const createBcastCommand = (ctx: CliContext) => defineCommand({
     const chunkBytes = bcastChunkBytes(size);
     const stream = size > BCAST_STREAM_MIN_CHUNKS * chunkBytes ? { name: newStreamName(), size, chunkBytes, feed: new DigestFeed() } : undefined;
     const pool = stream ? undefined : new HashPool(undefined, { inlineBytes: INLINE_HASH_BYTES });
-    const hash = (pace?: HashPace) => {
-      const h = (stream ? hashStreamed(stream, args.file, stream.feed, pace!) : hashFileForPublish(args.file, pool!, chunkBytes))
+    const hash = () => {
+      const h = (stream ? hashStreamed(stream, args.file, stream.feed) : hashFileForPublish(args.file, pool!, chunkBytes))
         .finally(() => { phases.hashed = at(); return pool?.close(); });
       h.catch(() => undefined); // awaited below; a failed start drops it
       return h;
@@ -115,10 +112,11 @@ export const createBcastCommand = (ctx: CliContext) => defineCommand({
       throw err;
     });
     phases.agentReady = at();
+    const hashing = early ?? hash();
     try {
-      const hashing = stream ? hash(agent.offerStream(args.file, stream.name, stream.feed, stream.chunkBytes)) : early!;
       const wanted = args.to ? new Set(args.to.split(',').map((s) => s.trim()).filter(Boolean)) : undefined;
       const named = (as: PeerAddr[]) => [...wanted!].every((w) => as.some((a) => a.host === w || a.agent === w));
+      if (stream) agent.offerStream(args.file, stream.name, stream.feed);
       const published = agent.publishFile(args.file, hashing);
       published.catch(() => undefined); // a stream's receivers hear of a failure first; it is thrown below
       // A streamed file's order needs no digest: only a small file's waits for its hashing here.

@@ -2,8 +2,7 @@
  * Hashes one file on the calling thread, a few chunks per turn of the event loop, and hands out
  * each chunk digest as soon as it is known: `dftfs bcast` sends its order before the file is
  * hashed, and the receivers' first chunks are on the wire while the rest is still being read.
- * One pass: each buffer read goes to its chunk's hasher and to the whole file's. A pace, when
- * given, holds the hashing back to what a consumer is ready for and takes each chunk's bytes.
+ * One pass: each buffer read goes to its chunk's hasher and to the whole file's.
  */
 import fs from 'node:fs';
 import { newBlake3 } from './blake3.js';
@@ -19,22 +18,12 @@ export interface HashInTurnsResult {
   chunkDigests: Digest[];
 }
 
-/** Paces the hashing to a consumer of the chunks (see agent/stream-pacer.ts). */
-export interface HashPace {
-  /** True if chunk `i` may be hashed now; else false, and `go` is called once it may. */
-  mayHash(i: number, go: () => void): boolean;
-  /** A buffer of `length` bytes to read a chunk into; it is handed over with `hashed`. */
-  buffer(length: number): Buffer;
-  /** Chunk `i` was hashed from `bytes` (now the pace's). */
-  hashed(i: number, bytes: Buffer): void;
-}
-
 /**
  * Chunk digests of `file` (`size` bytes, chunks of `chunkBytes`) in order through `onChunk`, and
  * its whole digest at the end. Rejects with code ERR_DFTFS_FILE_CHANGED if the file is shorter
  * than `size` by the time it is read.
  */
-export function hashInTurns(file: string, size: number, chunkBytes: number, onChunk: (i: number, digest: Digest) => void, pace?: HashPace): Promise<HashInTurnsResult> {
+export function hashInTurns(file: string, size: number, chunkBytes: number, onChunk: (i: number, digest: Digest) => void): Promise<HashInTurnsResult> {
   const fd = fs.openSync(file, 'r');
   const buf = Buffer.allocUnsafe(Math.min(READ_BYTES, chunkBytes));
   const whole = newBlake3();
@@ -45,26 +34,19 @@ export function hashInTurns(file: string, size: number, chunkBytes: number, onCh
       try {
         const until = performance.now() + TURN_MS;
         while (pos < size && performance.now() < until) {
-          const i = chunkDigests.length;
-          if (pace && !pace.mayHash(i, () => setImmediate(turn))) return;
-          const start = pos;
           const end = Math.min(size, pos + chunkBytes);
-          // Paced, the whole chunk is read into a buffer of its own, handed to the pace.
-          const into = pace ? pace.buffer(end - start) : buf;
           const chunk = newBlake3();
           while (pos < end) {
-            const at = pace ? pos - start : 0;
-            const n = fs.readSync(fd, into, at, Math.min(into.length - at, end - pos), pos);
+            const n = fs.readSync(fd, buf, 0, Math.min(buf.length, end - pos), pos);
             if (n === 0) throw Object.assign(new Error(`${file}: file shrank while being read`), { code: 'ERR_DFTFS_FILE_CHANGED' });
-            const view = into.subarray(at, at + n);
+            const view = buf.subarray(0, n);
             chunk.update(view);
             whole.update(view);
             pos += n;
           }
           const d: Digest = `blake3:${chunk.hex()}`;
           chunkDigests.push(d);
-          pace?.hashed(i, into);
-          onChunk(i, d);
+          onChunk(chunkDigests.length - 1, d);
         }
         if (pos < size) return setImmediate(turn);
         fs.closeSync(fd);
