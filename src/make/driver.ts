@@ -177,7 +177,7 @@ export class Driver {
     this.shims.add(pid);
     try {
       const job = this.jobFromProc(pid);
-      if (job) log.debug('job', job.id, 'read from /proc at', Math.round(performance.now() - t0), 'ms');
+      if (job) log.debug('job', job.id, 'read from /proc at', Math.round(performance.now() - t0), 'ms', job.target);
       const r = job ? await this.runJob(job) : await this.runLocalFromProc(pid);
       if (job) log.debug('job', job.id, 'status to make at', Math.round(performance.now() - t0), 'ms');
       status = r.status;

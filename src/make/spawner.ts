@@ -7,8 +7,9 @@ const log = createLogger('make');
 
 export type SpawnRequest =
   | { type: 'run'; id: number; argv: string[]; cwd: string; env: Record<string, string>; maxBytes: number }
+  | { type: 'read'; file: string }
   | { type: 'stop' };
-export type SpawnReply = ({ id: number } & Captured) | { ready: true };
+export type SpawnReply = ({ id: number } & Captured) | { ready: true } | { read: string };
 
 /** How long warm() waits for the helper to say it is up before giving up on waiting (it may still come). */
 const READY_WAIT_MS = 10_000;
@@ -32,6 +33,8 @@ export class Spawner {
   private ready: Promise<void> | undefined;
   private nextId = 0;
   private readonly waiting = new Map<number, (c: Captured) => void>();
+  /** Files sent to readThrough() that the helper has not finished reading. */
+  reading = 0;
 
   /** `closeFds`: descriptors of this process (held without close-on-exec) the helper must not hold. */
   constructor(private readonly closeFds: () => number[]) {}
@@ -50,6 +53,10 @@ export class Spawner {
     });
     child.on('message', (r: SpawnReply) => {
       if ('ready' in r) return up();
+      if ('read' in r) {
+        this.reading--;
+        return;
+      }
       const done = this.waiting.get(r.id);
       this.waiting.delete(r.id);
       done?.({ status: r.status, stdout: r.stdout, stderr: r.stderr });
@@ -60,6 +67,7 @@ export class Spawner {
       const why = Buffer.from(`dftfs: the job spawner exited (${signal ?? code}) before the job did\n`).toString('base64');
       for (const done of this.waiting.values()) done({ status: 127, stdout: '', stderr: why });
       this.waiting.clear();
+      this.reading = 0;
     });
     child.on('error', (err) => log.debug('job spawner:', err.message));
     return child;
@@ -83,6 +91,18 @@ export class Spawner {
       this.waiting.set(id, resolve);
       child.send({ type: 'run', id, argv, ...opts } satisfies SpawnRequest);
     });
+  }
+
+  /**
+   * Has the helper read `file` (a path inside the worker's mount) to its end and drop the bytes:
+   * the kernel keeps them in the mount's page cache, so a job reading the file later is answered
+   * without a FUSE round trip per 128 KiB. The worker cannot read its own mount itself: each of
+   * those reads holds a thread of its pool, which the FUSE handlers need to answer them.
+   */
+  readThrough(file: string): void {
+    if (!this.child) return;
+    this.reading++;
+    this.child.send({ type: 'read', file } satisfies SpawnRequest);
   }
 
   /** Ends every running job (their results come back as killed). */

@@ -29,6 +29,14 @@ const RESULT_TIMEOUT_MS = 120_000;
 /** Releases of a finished job's files arrive within microseconds to milliseconds of its exit. */
 const RELEASE_WAIT_MS = 100;
 const TARGET_RELEASE_WAIT_MS = 2000;
+/**
+ * Prerequisites of this size are read through the mount by the spawner once fetched, while the
+ * recipe starts (see Spawner.readThrough): below it a file costs the job a few FUSE reads, and
+ * reading it through would add an open and a release; above it the page cache would hold bytes a
+ * job may never read.
+ */
+const READ_THROUGH_MIN_BYTES = 512 * 1024;
+const READ_THROUGH_MAX_BYTES = 64 * 1024 * 1024;
 /** How long close() waits for killed jobs to exit before unmounting anyway. */
 const JOB_STOP_WAIT_MS = 3000;
 
@@ -108,7 +116,9 @@ export class Worker {
 
   private async run(job: Job, driver: string): Promise<void> {
     const started = performance.now();
-    const entry: Running = { job, reads: new Set(), alone: this.running.size === 0 };
+    // Reads are told apart by time only: a job is alone if nothing else reads the mount meanwhile,
+    // the spawner's read-through of an earlier job's prerequisites included.
+    const entry: Running = { job, reads: new Set(), alone: this.running.size === 0 && this.spawner.reading === 0 };
     for (const other of this.running.values()) other.alone = false;
     this.running.set(job.id, entry);
     this.beat();
@@ -119,13 +129,19 @@ export class Worker {
       // Fetch every prerequisite the tree holds, all at once, while the recipe starts: a read
       // through the mount joins the fetch of its file and is answered once its chunks are here.
       // (Waiting for them first cost the first wave of a build 0.1-0.45 s per job, in series
-      // with process start-up and whatever the recipe does before it reads.)
+      // with process start-up and whatever the recipe does before it reads.) Once here, a big one
+      // is read through the mount into the page cache while the job still runs.
       const hints = this.mount.follower.originAddr ? [this.mount.follower.originAddr] : [];
       for (const p of job.prereqs) {
-        const e = view.get(path.posix.normalize(path.posix.join(job.cwd, p)));
+        const name = path.posix.normalize(path.posix.join(job.cwd, p));
+        const e = view.get(name);
         if (e?.type === 'reg' && e.size) {
+          const readThrough = e.size >= READ_THROUGH_MIN_BYTES && e.size <= READ_THROUGH_MAX_BYTES;
           this.mount.agent.fetch(descOf(e), { hints, descFromOrigin: true }).then(
-            (r) => log.debug('job', job.id, 'has', p, `(${r.how}) at`, Math.round(performance.now() - started), 'ms'),
+            (r) => {
+              log.debug('job', job.id, 'has', p, `(${r.how}) at`, Math.round(performance.now() - started), 'ms');
+              if (readThrough && this.running.has(job.id)) this.spawner.readThrough(path.join(this.mount.mountpoint, name));
+            },
             () => undefined,
           );
         }

@@ -422,6 +422,23 @@ test('a recipe that reads a file made by another rule without depending on it is
   assert.doesNotMatch(r.stderr, /recipe for c\.txt/, 'a declared prerequisite is not reported');
 });
 
+
+/** Bytes of `file` in the page cache, by util-linux's fincore. */
+const cachedBytes = (file: string) => Number(spawnSync('fincore', ['--bytes', '--noheadings', '--output', 'RES', file], { encoding: 'utf8' }).stdout.trim());
+
+test('a big prerequisite is read through the worker\'s mount while its job runs: the job finds it in the page cache', async (t) => {
+  // Neither recipe reads its prerequisite: only the worker can have put big.bin (1 MiB) in the
+  // mount's page cache; small.bin (64 KiB) is below the size worth the extra open.
+  const { dir, nats, tree } = await singleMakefile(t, () => 'all: big.out small.out\nbig.out: big.bin\n\tsleep 1; echo done > $@\nsmall.out: small.bin\n\tsleep 1; echo done > $@\n');
+  fs.writeFileSync(path.join(tree, 'big.bin'), Buffer.alloc(1024 * 1024, 7));
+  fs.writeFileSync(path.join(tree, 'small.bin'), Buffer.alloc(64 * 1024, 7));
+  await workers(t, nats, dir, 1, 2);
+  const r = await drive(nats, dir, tree, ['-j2']);
+  assert.equal(r.code, 0, r.stderr);
+  const mnt = path.join(dir, 'w0', 'mnt');
+  assert.equal(cachedBytes(path.join(mnt, 'big.bin')), 1024 * 1024);
+  assert.equal(cachedBytes(path.join(mnt, 'small.bin')), 0);
+});
 test('dftfs demo builds Makefile.example on two worker mounts and matches a local make', async () => {
   const r = await runDftfs(['demo', '--quiet']);
   // stderr first: it holds the failing recipe's message, and a CI log shows only the start.
