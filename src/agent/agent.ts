@@ -96,15 +96,18 @@ export interface FetchResult {
   bytes: number;
   ms: number;
   bytesFrom: Record<string, number>;
+  /** Bytes that came over the network: for a stream cut short because the host held the file, those that arrived before that was known. */
+  received: number;
   retries: number;
   busy: number;
 }
 
 /** How a fetch ended, timed from `started` (performance.now()). */
-function fetchResult(how: FetchResult['how'], bytes: number, started: number, stats?: FetchStats): FetchResult {
+function fetchResult(how: FetchResult['how'], bytes: number, started: number, stats?: FetchStats, received?: number): FetchResult {
+  const bytesFrom = stats ? Object.fromEntries(stats.bytesFrom) : {};
   return {
-    how, bytes, ms: performance.now() - started,
-    bytesFrom: stats ? Object.fromEntries(stats.bytesFrom) : {}, retries: stats?.retries ?? 0, busy: stats?.busy ?? 0,
+    how, bytes, ms: performance.now() - started, bytesFrom, received: received ?? Object.values(bytesFrom).reduce((a, b) => a + b, 0),
+    retries: stats?.retries ?? 0, busy: stats?.busy ?? 0,
   };
 }
 
@@ -563,7 +566,7 @@ export class Agent {
       await partial.abort();
       if (present) {
         transfer.done();
-        return result('present');
+        return fetchResult('present', desc.size, started, undefined, partial.bytesReceived);
       }
       transfer.failed((err as Error).message);
       throw err;
@@ -633,7 +636,7 @@ export class Agent {
           .then((stored): Promise<FetchResult> | FetchResult => {
             this.locks.release(d.digest);
             return stored
-              ? { how: 'network', bytes: d.size, ms: performance.now() - started, bytesFrom: { [source.agent]: d.size }, retries: 0, busy: 0 }
+              ? { how: 'network', bytes: d.size, ms: performance.now() - started, bytesFrom: { [source.agent]: d.size }, received: d.size, retries: 0, busy: 0 }
               : limit(() => this.doFetch(d, opts));
           })
           .finally(() => this.inflight.delete(d.digest));

@@ -149,7 +149,7 @@ export const createBcastCommand = (ctx: CliContext) => defineCommand({
           const r = await asked;
           const s = (performance.now() - started) / 1000;
           out.info(`  ${target.agent}: ${String(r.how)} after ${s.toFixed(2)} s`);
-          return { agent: target.agent, host: target.host, ok: true, how: r.how, seconds: s };
+          return { agent: target.agent, host: target.host, ok: true, how: r.how, received: r.received, seconds: s };
         } catch (err) {
           out.warn(`${target.agent}: ${(err as Error).message}`);
           return { agent: target.agent, host: target.host, ok: false, error: (err as Error).message, seconds: (performance.now() - started) / 1000 };
