@@ -424,7 +424,11 @@ test('a recipe that reads a file made by another rule without depending on it is
 
 
 /** Bytes of `file` in the page cache, by util-linux's fincore. */
-const cachedBytes = (file: string) => Number(spawnSync('fincore', ['--bytes', '--noheadings', '--output', 'RES', file], { encoding: 'utf8' }).stdout.trim());
+function cachedBytes(file: string): number {
+  const r = spawnSync('fincore', ['--bytes', '--noheadings', '--output', 'RES', file], { encoding: 'utf8' });
+  assert.equal(r.status, 0, `fincore ${file}: ${r.error?.message ?? r.stderr}`);
+  return Number(r.stdout.trim());
+}
 
 test('a big prerequisite is read through the worker\'s mount while its job runs: the job finds it in the page cache', async (t) => {
   // Neither recipe reads its prerequisite: only the worker can have put big.bin (1 MiB) in the
