@@ -116,9 +116,13 @@ export class Driver {
     this.startedMs = performance.now();
     process.on('SIGINT', this.onSignal);
     process.on('SIGTERM', this.onSignal);
-    this.agent = await Agent.start({ ...this.o.agent, origin: true });
-    log.debug('agent started at', Math.round(performance.now()), 'ms after the process');
+    // The shims' FIFO needs no agent: made (a fork of mkfifo) while the agent starts, not after
+    // the first publication (30-45 ms before make could start, in a sleep-bound 64-rule build).
+    const queue = this.openQueue();
+    queue.catch(() => undefined); // handled here until awaited below, where its failure fails the drive
     try {
+      this.agent = await Agent.start({ ...this.o.agent, origin: true });
+      log.debug('agent started at', Math.round(performance.now()), 'ms after the process');
       this.publisher = new TreePublisher(this.agent, this.o.dir, this.o.index, this.o.recordState);
       await this.publisher.publish();
       log.debug('tree published at', Math.round(performance.now()), 'ms');
@@ -129,7 +133,7 @@ export class Driver {
       bus.subscribe(bus.subject('driver', this.key, 'result'), (b, reply) => void this.onResult(b).then(reply));
       await bus.flush();
       bus.publish(bus.subject('worker', 'ping'), {});
-      await this.openQueue();
+      await queue;
       log.debug('make starts at', Math.round(performance.now()), 'ms');
       this.watchdog = setInterval(() => this.checkWorkers(), WATCHDOG_MS);
       const status = await this.runMake();
@@ -139,6 +143,7 @@ export class Driver {
         publishMs: this.summary.publishMs, cpuMs: cpuMs(),
       };
     } finally {
+      await queue.catch(() => undefined); // its directory is made (or never will be) before close() removes it
       await this.close();
     }
   }
