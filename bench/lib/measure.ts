@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import type { SimHost } from './cluster.js';
 import type { SystemRun } from './report.js';
 
@@ -33,4 +34,14 @@ export async function measureSystem(runs: SystemRun[], system: string, workers: 
   runs.push({ system, workers, seconds, ...(detail ? { detail } : {}) });
   process.stderr.write(`  ${system}: ${seconds.toFixed(2)} s\n`);
   return seconds;
+}
+
+/**
+ * CPU-seconds the whole machine has spent so far (every process, kernel included), from /proc/stat.
+ * Not steal: that is time the hypervisor gave to other guests while this one waited.
+ */
+export function machineCpuSeconds(): number {
+  const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  const [user, nice, system, , , irq, softirq] = f as number[];
+  return (user! + nice! + system! + irq! + softirq!) / 100; // USER_HZ
 }

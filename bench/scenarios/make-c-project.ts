@@ -21,7 +21,7 @@ import path from 'node:path';
 import type { ScenarioOptions } from '../run.js';
 import { Cluster, HOST_DIR, type SimHost } from '../lib/cluster.js';
 import { lineChartSvg, machine, markdownTable, seriesByWorkers, writeResult, type SystemRun } from '../lib/report.js';
-import { measureSystem } from '../lib/measure.js';
+import { machineCpuSeconds, measureSystem } from '../lib/measure.js';
 import { registryEnv } from '../lib/procs.js';
 import { driveMake, ensurePackages, startNats, startWorkerMounts, type DriveSummary } from '../lib/systems.js';
 
@@ -54,16 +54,6 @@ function luaTarball(dir: string): string {
     throw new Error(`${tgz}: integrity ${got}, want ${LUA_INTEGRITY}`);
   }
   return tgz;
-}
-
-/**
- * CPU-seconds the whole machine has spent so far (every process, kernel included), from /proc/stat.
- * Not steal: that is time the hypervisor gave to other guests while this one waited.
- */
-function machineCpuSeconds(): number {
-  const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
-  const [user, nice, system, , , irq, softirq] = f as number[];
-  return (user! + nice! + system! + irq! + softirq!) / 100; // USER_HZ
 }
 
 async function runAt(tgz: string, nWorkers: number, slots: number, rate: string): Promise<SystemRun[]> {
