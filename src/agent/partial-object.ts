@@ -21,7 +21,8 @@ const HANDOFF_MAX_CHUNKS = 4;
  * An object being received: a temp file in the store (or a buffer, for a small object), filled
  * chunk by chunk in any order. A chunk
  * is written only after its digest checks out, and from then on it can be served to other peers
- * (the swarm grows while the transfer runs). The whole-file digest advances over the contiguous
+ * (the swarm grows while the transfer runs); a peer already waiting for it gets it from memory as
+ * soon as it checks out, while it is written. The whole-file digest advances over the contiguous
  * prefix as chunks land, so completing costs no second pass when chunks arrive in order. It is not
  * computed at all when the verified chunks already prove the file: an object of one chunk (its chunk
  * digest is its digest), or a descriptor the origin made (`chunksProveWhole`; FetchOptions.descFromOrigin says when).
@@ -42,8 +43,11 @@ export class PartialObject {
   private readonly waiters = new Map<number, Array<(v: boolean) => void>>();
   /** Copies of chunks a peer was waiting for when they landed, until it takes them (`takeHandoff`). */
   private readonly handoff = new Map<number, Buffer>();
-  /** Chunks a peer waits for with `waitFor(…, handoff)`. */
-  private readonly handoffWanted = new Set<number>();
+  /**
+   * Per chunk, the first peer waiting for it with `waitFor(…, handoff)`: woken as soon as the chunk
+   * is verified, with its copy to take, while the chunk is still being written here.
+   */
+  private readonly handoffWaiters = new Map<number, (v: boolean) => void>();
   bytesReceived = 0;
 
   /**
@@ -99,13 +103,24 @@ export class PartialObject {
     const actual = digestBytes(bytes);
     if (bytes.length !== c.chunkSize || actual !== c.chunkDigest) throw digestMismatch(`chunk ${i} of ${this.name}`, c.chunkDigest, actual);
     if (this.present[i]) return;
+    // A chain's next hop waiting for this chunk gets it now, verified, not once it is written
+    // here: a write took 13-16 ms here (more where the disk is slow or writeback throttles),
+    // and every hop below waited for it.
+    const early = this.handoffWaiters.get(i);
+    if (early) {
+      this.handoffWaiters.delete(i);
+      this.keepForHandoff(i, bytes);
+      early(true);
+    }
     if (this.mem) bytes.copy(this.mem, c.chunkOffset);
     else await this.fd!.write(bytes, 0, bytes.length, c.chunkOffset);
     this.present[i] = true;
     this.count++;
     this.bytesReceived += bytes.length;
     const hashed = this.advanceWhole(i, bytes);
-    if (this.handoffWanted.delete(i) && this.handoffBuffers && !this.mem) this.keepForHandoff(i, bytes);
+    // Whoever began waiting while the chunk was being written reads it from the file.
+    const late = this.handoffWaiters.get(i);
+    if (late) late(true);
     for (const w of this.waiters.get(i) ?? []) w(true);
     this.waiters.delete(i);
     await hashed;
@@ -184,14 +199,16 @@ export class PartialObject {
 
   /**
    * Resolves true when chunk `i` is present, false after `ms` or on abort. With `handoff`, the
-   * chunk is also kept in memory for the caller to take (`takeHandoff`) when it lands.
+   * first such caller for a chunk is woken as soon as the chunk is verified, before it is written
+   * here, and takes its copy from memory (`takeHandoff`); any other caller is woken once the chunk
+   * is written, and reads it.
    */
   waitFor(i: number, ms: number, signal?: AbortSignal, handoff = false): Promise<boolean> {
     if (this.present[i]) return Promise.resolve(true);
-    if (handoff) this.handoffWanted.add(i);
+    const early = handoff && this.handoffBuffers !== undefined && !this.mem && !this.handoffWaiters.has(i);
     return new Promise((resolve) => {
       const done = (v: boolean) => {
-        if (!v) this.handoffWanted.delete(i);
+        if (this.handoffWaiters.get(i) === done) this.handoffWaiters.delete(i);
         clearTimeout(timer);
         signal?.removeEventListener('abort', onAbort);
         resolve(v);
@@ -199,6 +216,10 @@ export class PartialObject {
       const onAbort = () => done(false);
       const timer = setTimeout(() => done(false), ms);
       signal?.addEventListener('abort', onAbort);
+      if (early) {
+        this.handoffWaiters.set(i, done);
+        return;
+      }
       const list = this.waiters.get(i) ?? [];
       list.push(done);
       this.waiters.set(i, list);
@@ -210,7 +231,6 @@ export class PartialObject {
     if (!this.complete) throw new DftfsError('ERR_DFTFS_IO', `object ${this.name} is incomplete`);
     await this.hashing;
     this.handoff.clear();
-    this.handoffWanted.clear();
     const actual = this.desc.size === 0 ? digestBytes(new Uint8Array(0)) : this.provenDigest();
     if (actual !== this.desc.digest) {
       await this.abort();
@@ -235,7 +255,7 @@ export class PartialObject {
   async abort(): Promise<void> {
     this.mem = undefined;
     this.handoff.clear();
-    this.handoffWanted.clear();
+    for (const w of [...this.handoffWaiters.values()]) w(false);
     await this.fd?.close().catch(() => undefined);
     this.fd = undefined;
     await fsp.rm(this.tmp, { force: true });

@@ -85,7 +85,7 @@ test('partial object with a descriptor the origin made: the verified chunks stan
   assert.ok(store.has(named.digest));
 });
 
-test('a chunk a peer waited for is handed over in memory once, verified; one nobody waited for is read from the file', async (t) => {
+test('a chunk a peer waited for is handed over in memory once, verified, before it is written; one nobody waited for is read from the file', async (t) => {
   const store = await new ObjectStore(path.join(tempDir(t), 'store')).open();
   const bytes = pseudoRandom(3 * MiB, 11);
   const desc = describe(bytes, MiB);
@@ -98,15 +98,28 @@ test('a chunk a peer waited for is handed over in memory once, verified; one nob
   // Bytes that are not the chunk wake nobody and leave nothing to take.
   await assert.rejects(p.write(1, pseudoRandom(MiB, 12)), { code: 'ERR_DFTFS_DIGEST_MISMATCH' });
   assert.equal(p.takeHandoff(1), undefined);
+  const second = p.waitFor(1, 5000, undefined, true); // another asker of the same chunk
+  let secondWoke = false;
+  void second.then(() => { secondWoke = true; });
   const arriving = Buffer.from(chunk(1));
-  await p.write(1, arriving);
-  arriving.fill(0); // the writer reuses its buffer once write settles
+  const writing = p.write(1, arriving);
+  // The first asker is woken once the chunk checks out, while it is still being written here.
   assert.equal(await forwarded, true);
+  assert.equal(p.has(1), false, 'woken before the write to the file completed');
+  assert.equal(secondWoke, false, 'the second asker waits for the write');
+  await writing;
+  arriving.fill(0); // the writer reuses its buffer once write settles
   const handed = p.takeHandoff(1);
   assert.ok(handed?.equals(chunk(1)), 'the waiter takes the verified chunk from memory');
   assert.equal(p.takeHandoff(1), undefined, 'and only once');
+  assert.equal(await second, true);
+  assert.ok((await p.read(1)).equals(chunk(1)), 'the second asker reads it from the file');
 
-  await p.write(2, chunk(2));
+  // An asker that begins waiting while the chunk is being written is woken once it is written.
+  const writing2 = p.write(2, chunk(2));
+  const during = p.waitFor(2, 5000, undefined, true);
+  await writing2;
+  assert.equal(await during, true);
   assert.equal(await local, true);
   assert.equal(p.takeHandoff(2), undefined);
   assert.ok((await p.read(2)).equals(chunk(2)));
