@@ -396,11 +396,8 @@ export class Agent {
       // A partial's chunks were verified as they arrived, in our own temp file: hashing them
       // again before forwarding would cost every chain hop a second pass over each byte.
       if (i >= 0 && (partial.has(i) || (req.waitMs && (await partial.waitFor(i, req.waitMs, signal, true)))) && partial.desc.chunks[i]!.chunkDigest === req.chunkDigest) {
-        const handed = partial.takeHandoff(i);
-        if (handed) return handed;
-        // Woken as the chunk was verified, its copy taken by another asker: read it once written.
-        if (!partial.has(i) && !(await partial.waitFor(i, req.waitMs ?? 0, signal))) return undefined;
-        return partial.read(i, req.length > SYNC_IO_MAX_BYTES ? this.serveBuffers.take(req.length) : undefined);
+        // Woken before the chunk is written only with its copy to take (PartialObject.waitFor).
+        return partial.takeHandoff(i) ?? partial.read(i, req.length > SYNC_IO_MAX_BYTES ? this.serveBuffers.take(req.length) : undefined);
       }
     }
     return undefined;
