@@ -25,14 +25,17 @@ export async function verifyAndRemove(workers: SimHost[], target: string, want: 
 
 /**
  * Times one system's transfer, then checks what it delivered (a failed check fails the run),
- * records the time in `runs` and prints it. Returns the seconds.
+ * records the time and the machine's CPU-seconds during the transfer in `runs` and prints them.
+ * Returns the seconds.
  */
 export async function measureSystem(runs: SystemRun[], system: string, workers: number,
   transfer: () => Promise<unknown>, verify: () => Promise<void>, detail?: Record<string, unknown>): Promise<number> {
+  const cpu0 = machineCpuSeconds();
   const [seconds] = await timed(transfer);
+  const cpuSeconds = machineCpuSeconds() - cpu0;
   await verify();
-  runs.push({ system, workers, seconds, ...(detail ? { detail } : {}) });
-  process.stderr.write(`  ${system}: ${seconds.toFixed(2)} s\n`);
+  runs.push({ system, workers, seconds, cpuSeconds, ...(detail ? { detail } : {}) });
+  process.stderr.write(`  ${system}: ${seconds.toFixed(2)} s, ${cpuSeconds.toFixed(2)} CPU-s\n`);
   return seconds;
 }
 

@@ -117,16 +117,20 @@ export interface SystemRun {
   system: string;
   workers: number;
   seconds: number;
+  /** CPU-seconds the whole machine spent during the run (every process and the kernel), where measured. */
+  cpuSeconds?: number;
   /** Anything else worth keeping (per-receiver times, how bytes moved …). */
   detail?: Record<string, unknown>;
 }
 
 /**
  * The comparison table of a cluster scenario: per cluster size, each system's time, its ratio to
- * the physical floor, and how many times longer each baseline took than dftfs.
+ * the physical floor, how many times longer each baseline took than dftfs, and (where runs
+ * measured it) the machine's CPU-seconds during the run.
  */
 export function comparisonTable(runs: SystemRun[], floorS: (workers: number) => number | undefined): Table {
   const rows: Table['rows'] = [];
+  const withCpu = runs.some((r) => r.cpuSeconds !== undefined);
   for (const n of [...new Set(runs.map((r) => r.workers))].sort((a, b) => a - b)) {
     const at = runs.filter((r) => r.workers === n);
     const mine = at.find((r) => r.system === 'dftfs');
@@ -136,10 +140,11 @@ export function comparisonTable(runs: SystemRun[], floorS: (workers: number) => 
         n, r.system, r.seconds,
         floor ? r.seconds / floor : '–',
         mine && r.system !== 'dftfs' ? r.seconds / mine.seconds : '–',
+        ...(withCpu ? [r.cpuSeconds ?? '–'] : []),
       ]);
     }
   }
-  return { columns: ['workers', 'system', 'time (s)', 'time / floor', 'time / dftfs time'], rows };
+  return { columns: ['workers', 'system', 'time (s)', 'time / floor', 'time / dftfs time', ...(withCpu ? ['machine CPU-s'] : [])], rows };
 }
 
 /** Series for lineChartSvg: time vs workers per system (plus the floor when there is one). */

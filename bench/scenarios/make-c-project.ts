@@ -21,7 +21,7 @@ import path from 'node:path';
 import type { ScenarioOptions } from '../run.js';
 import { Cluster, HOST_DIR, type SimHost } from '../lib/cluster.js';
 import { lineChartSvg, machine, markdownTable, seriesByWorkers, writeResult, type SystemRun } from '../lib/report.js';
-import { machineCpuSeconds, measureSystem } from '../lib/measure.js';
+import { measureSystem } from '../lib/measure.js';
 import { registryEnv } from '../lib/procs.js';
 import { driveMake, ensurePackages, startNats, startWorkerMounts, type DriveSummary } from '../lib/systems.js';
 
@@ -76,15 +76,7 @@ async function runAt(tgz: string, nWorkers: number, slots: number, rate: string)
       if (run.stdout.trim() !== 'Lua 5.3\t42') throw new Error(`${system}: the lua it built printed ${JSON.stringify(run.stdout)}`);
       await clean();
     };
-    const measure = async (system: string, build: () => Promise<unknown>) => {
-      const cpu0 = machineCpuSeconds();
-      let cpu = 0;
-      await measureSystem(runs, system, nWorkers, async () => {
-        await build();
-        cpu = machineCpuSeconds() - cpu0;
-      }, check(system));
-      runs.at(-1)!.detail = { ...runs.at(-1)!.detail, cpuSeconds: cpu };
-    };
+    const measure = (system: string, build: () => Promise<unknown>) => measureSystem(runs, system, nWorkers, build, check(system));
 
     // Local builds first: the first one's products are the reference.
     await measure(LOCAL_2, () => driver.exec(['make', '-s', '-C', project, '-j2', 'posix']));
@@ -116,8 +108,8 @@ export async function run(opts: ScenarioOptions): Promise<void> {
   }
   const rows = runs.map((r) => {
     const base = runs.find((x) => x.workers === r.workers && x.system === LOCAL_2)!;
-    const d = r.detail as { cpuSeconds: number; jobs?: number; jobsPerWorker?: Record<string, number> };
-    return [r.workers, r.system, `-j${r.system === LOCAL_2 ? 2 : r.workers * slots}`, r.seconds, r.seconds / base.seconds, d.cpuSeconds,
+    const d = (r.detail ?? {}) as { jobs?: number; jobsPerWorker?: Record<string, number> };
+    return [r.workers, r.system, `-j${r.system === LOCAL_2 ? 2 : r.workers * slots}`, r.seconds, r.seconds / base.seconds, r.cpuSeconds ?? '–',
       d.jobsPerWorker ? `${d.jobs} (${Object.values(d.jobsPerWorker).join(', ')})` : '–', 'yes'];
   });
   const table = markdownTable({
