@@ -128,3 +128,31 @@ test('a chunk a peer waited for is handed over in memory once, verified, before 
   await p.commit();
   assert.ok(fs.readFileSync(store.objectPath(desc.digest)).equals(bytes));
 });
+
+test('once a peer has asked for a chunk, the latest chunks written are kept for the next asker, the oldest copies going back to the pool', async (t) => {
+  const store = await new ObjectStore(path.join(tempDir(t), 'store')).open();
+  const bytes = pseudoRandom(7 * MiB, 13);
+  const desc = describe(bytes, MiB);
+  const pool = new BufferPool(4 * MiB, 8);
+  const p = await new PartialObject(store, desc, true, desc.digest, pool).open();
+  t.after(() => p.abort());
+  const chunk = (i: number) => bytes.subarray(i * MiB, (i + 1) * MiB);
+
+  // Nobody has asked yet: a chunk written is only in the file.
+  await p.write(0, chunk(0));
+  assert.equal(p.takeHandoff(0), undefined);
+  p.peerAsked();
+  // Asked for after it landed (a chain's next hop one chunk behind): taken from memory.
+  for (const i of [1, 2, 3, 4, 5, 6]) {
+    const arriving = Buffer.from(chunk(i));
+    await p.write(i, arriving);
+    arriving.fill(0); // the receiver reuses its buffer
+  }
+  // Chunk 1's copy went back to the pool when chunk 5 was kept and carried chunk 6; chunk 2's is there now.
+  assert.equal(pool.idle, 1, 'the oldest copies nobody took went back to the pool');
+  assert.equal(p.takeHandoff(1), undefined);
+  assert.equal(p.takeHandoff(2), undefined);
+  for (const i of [3, 4, 5, 6]) assert.ok(p.takeHandoff(i)?.equals(chunk(i)), `chunk ${i} from memory`);
+  await p.commit();
+  assert.ok(fs.readFileSync(store.objectPath(desc.digest)).equals(bytes));
+});
