@@ -155,9 +155,12 @@ export class PartialObject {
     const copy = this.handoffBuffers!.take(bytes.length);
     bytes.copy(copy);
     this.handoff.set(i, copy);
-    // The oldest copies nobody took go back to the pool (only this map held them).
+    // The oldest copies nobody took go back to the pool (only this map held them), once their
+    // chunks are in the file: a chunk still being written may have an asker woken for its copy
+    // that has not taken it yet (several chunks can land in one turn), and no file to read it from.
     for (const [k, b] of this.handoff) {
       if (this.handoff.size <= HANDOFF_MAX_CHUNKS) break;
+      if (!this.present[k]) continue;
       this.handoff.delete(k);
       this.handoffBuffers!.give(b);
     }

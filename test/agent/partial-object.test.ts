@@ -153,6 +153,17 @@ test('once a peer has asked for a chunk, the latest chunks written are kept for 
   assert.equal(p.takeHandoff(1), undefined);
   assert.equal(p.takeHandoff(2), undefined);
   for (const i of [3, 4, 5, 6]) assert.ok(p.takeHandoff(i)?.equals(chunk(i)), `chunk ${i} from memory`);
+
+  // Chunks landing in one turn: the copy an asker was woken for stays until the asker takes it,
+  // however many later chunks are kept meanwhile (the file does not hold it yet).
+  const q = await new PartialObject(store, desc, true, desc.digest, pool).open();
+  t.after(() => q.abort());
+  q.peerAsked();
+  const woken = q.waitFor(0, 5000, undefined, true);
+  const writes = [0, 1, 2, 3, 4, 5, 6].map((i) => q.write(i, chunk(i)));
+  assert.equal(await woken, true);
+  assert.ok(q.takeHandoff(0)?.equals(chunk(0)), 'the woken asker still finds its copy');
+  await Promise.all(writes);
   await p.commit();
   assert.ok(fs.readFileSync(store.objectPath(desc.digest)).equals(bytes));
 });
