@@ -393,7 +393,8 @@ export class Agent {
       // A stream's chunk may be asked for before this hop has heard its digest: wait for the chunk,
       // then check the digest asked for is the one it was verified against.
       const i = partial.chunkAt(req.offset, req.length);
-      partial.peerAsked();
+      // Only a chain's next hop asks with a wait: it asks for every chunk, some just after it lands.
+      if (req.waitMs) partial.chainAsked();
       // A partial's chunks were verified as they arrived, in our own temp file: hashing them
       // again before forwarding would cost every chain hop a second pass over each byte.
       if (i >= 0 && (partial.has(i) || (req.waitMs && (await partial.waitFor(i, req.waitMs, signal, true)))) && partial.desc.chunks[i]!.chunkDigest === req.chunkDigest) {

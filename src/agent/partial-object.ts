@@ -13,7 +13,7 @@ export const IN_MEMORY_MAX_BYTES = 256 * 1024;
 
 /**
  * Chunks kept in memory for peers, at most: the copies a waiting peer has not taken yet, and once
- * a peer has asked for a chunk of the object, the latest chunks written. A chain hop's downstream
+ * a chain's next hop has asked for a chunk of the object, the latest chunks written. A chain hop's downstream
  * asks for a few chunks ahead (the fetcher's pipeline): about as often just before a chunk lands
  * as just after.
  */
@@ -50,7 +50,7 @@ export class PartialObject {
    * is verified, with its copy to take, while the chunk is still being written here.
    */
   private readonly handoffWaiters = new Map<number, (v: boolean) => void>();
-  /** A peer has asked for a chunk of this object: it is forwarded (a chain hop), so recent chunks are kept. */
+  /** A chain's next hop has asked for a chunk of this object: it will ask for the rest, so recent chunks are kept. */
   private forwarded = false;
   bytesReceived = 0;
 
@@ -146,8 +146,12 @@ export class PartialObject {
     return b;
   }
 
-  /** A peer asks for a chunk of this object: from now on the latest chunks written are kept for the next asker. */
-  peerAsked(): void {
+  /**
+   * A chain's next hop asks for a chunk of this object: from now on the latest chunks written are
+   * kept for it. (A swarm peer asks for a few chunks, not all: copying every chunk for it would
+   * cost more than the reads it saves.)
+   */
+  chainAsked(): void {
     this.forwarded = true;
   }
 

@@ -129,7 +129,7 @@ test('a chunk a peer waited for is handed over in memory once, verified, before 
   assert.ok(fs.readFileSync(store.objectPath(desc.digest)).equals(bytes));
 });
 
-test('once a peer has asked for a chunk, the latest chunks written are kept for the next asker, the oldest copies going back to the pool', async (t) => {
+test('once a chain\'s next hop has asked for a chunk, the latest chunks written are kept for the next asker, the oldest copies going back to the pool', async (t) => {
   const store = await new ObjectStore(path.join(tempDir(t), 'store')).open();
   const bytes = pseudoRandom(7 * MiB, 13);
   const desc = describe(bytes, MiB);
@@ -138,10 +138,10 @@ test('once a peer has asked for a chunk, the latest chunks written are kept for 
   t.after(() => p.abort());
   const chunk = (i: number) => bytes.subarray(i * MiB, (i + 1) * MiB);
 
-  // Nobody has asked yet: a chunk written is only in the file.
+  // No next hop has asked yet: a chunk written is only in the file.
   await p.write(0, chunk(0));
   assert.equal(p.takeHandoff(0), undefined);
-  p.peerAsked();
+  p.chainAsked();
   // Asked for after it landed (a chain's next hop one chunk behind): taken from memory.
   for (const i of [1, 2, 3, 4, 5, 6]) {
     const arriving = Buffer.from(chunk(i));
@@ -158,7 +158,7 @@ test('once a peer has asked for a chunk, the latest chunks written are kept for 
   // however many later chunks are kept meanwhile (the file does not hold it yet).
   const q = await new PartialObject(store, desc, true, desc.digest, pool).open();
   t.after(() => q.abort());
-  q.peerAsked();
+  q.chainAsked();
   const woken = q.waitFor(0, 5000, undefined, true);
   const writes = [0, 1, 2, 3, 4, 5, 6].map((i) => q.write(i, chunk(i)));
   assert.equal(await woken, true);

@@ -54,7 +54,7 @@ test('comparison table: ratios to the floor and to dftfs; plot has one line per 
   assert.match(markdownTable(t), /\| 8 \| nfs \| 42 \| 10\.500 \| 7 \|/);
   // Where runs measured the machine's CPU-seconds, a column shows them ('–' where one did not).
   const withCpu = comparisonTable([{ ...runs[0]!, cpuSeconds: 7.5 }, runs[1]!], () => 4);
-  assert.deepEqual(withCpu.columns.at(-1), 'machine CPU-s');
+  assert.equal(withCpu.columns.at(-1), 'machine CPU-s');
   assert.deepEqual(withCpu.rows, [[4, 'dftfs', 5, 1.25, '–', 7.5], [4, 'nfs', 20, 5, 4, '–']]);
   const series = seriesByWorkers(runs, () => 4);
   assert.deepEqual(series.map((s) => s.label), ['dftfs', 'nfs', 'floor S/B']);
