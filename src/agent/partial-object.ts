@@ -148,8 +148,8 @@ export class PartialObject {
 
   /**
    * A chain's next hop asks for a chunk of this object: from now on the latest chunks written are
-   * kept for it. (A swarm peer asks for a few chunks, not all: copying every chunk for it would
-   * cost more than the reads it saves.)
+   * kept for it. (A swarm peer asks for a few chunks, not all: for it, every later chunk would be
+   * copied for reads that may never come.)
    */
   chainAsked(): void {
     this.forwarded = true;
