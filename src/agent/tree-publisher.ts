@@ -1,6 +1,6 @@
 import type { Digest } from '../hash/index.js';
 import { updateToc, type IndexResult, type StateRecord } from '../indexer/index.js';
-import { TocView, type Toc } from '../toc/index.js';
+import { TocView, type Toc, type TocEntry } from '../toc/index.js';
 import type { Agent } from './agent.js';
 
 export interface Published {
@@ -59,6 +59,11 @@ export class TreePublisher {
 
   get current(): number {
     return this.generation;
+  }
+
+  /** The entry at `name` in the last generation published (a hardlink resolved), if any. */
+  entry(name: string): TocEntry | undefined {
+    return this.lastView()?.get(name);
   }
 
   publish(changes?: KnownChanges): Promise<Published> {

@@ -7,6 +7,7 @@ import path from 'node:path';
 import readline from 'node:readline';
 import { Agent, TreePublisher, type AgentOptions } from '../agent/index.js';
 import { DftfsError } from '../errors.js';
+import type { Digest } from '../hash/index.js';
 import type { IndexResult, StateRecord } from '../indexer/index.js';
 import { createLogger } from '../log.js';
 import { fetchOutputs, writeOutputs } from './apply-outputs.js';
@@ -95,7 +96,12 @@ export class Driver {
   /** The newest change of each path written into the tree from a worker (see isNewest). */
   private readonly lastChange = new Map<string, { worker: string; seq: number }>();
   private writing: Promise<unknown> = Promise.resolve();
-  private readonly producedOn = new Map<string, { host: string; size: number }>();
+  /**
+   * The hosts that hold a version of a path's bytes, or soon will: its job's host for an output,
+   * every host a job that lists it as a prerequisite went to for an input (the worker fetches its
+   * prerequisites as the job starts). What pickWorker sends a job by.
+   */
+  private readonly heldOn = new Map<string, { digest: Digest; size: number; hosts: Set<string> }>();
   private readonly prereqsOf = new Map<string, string[]>();
   private readonly results: Array<{ job: Job; result: JobResult }> = [];
   private readonly summary = { jobs: 0, local: 0, rerun: 0, outputBytes: 0, perWorker: new Map<string, number>(), jobMs: [] as number[], publishMs: [] as number[] };
@@ -285,7 +291,11 @@ export class Driver {
    */
   private async pickWorker(job: Job, resolve: (r: JobResult) => void): Promise<string | undefined> {
     const deadline = this.startedMs + FIRST_WORKER_WAIT_MS;
-    const inputs = job.prereqs.map((p) => this.producedOn.get(path.posix.normalize(path.posix.join(job.cwd, p)))).filter((x) => x !== undefined);
+    const inputs = job.prereqs.map((p) => path.posix.normalize(path.posix.join(job.cwd, p)));
+    const held = (host: string) => inputs.reduce((n, name) => {
+      const h = this.heldOn.get(name);
+      return h?.hosts.has(host) && this.publisher.entry(name)?.digest === h.digest ? n + h.size : n;
+    }, 0);
     while (!this.interrupted) {
       // A job whose result came back no longer holds its slot (the worker freed it before reporting),
       // though its outputs are still on their way here: with make -j above the slots, the next job
@@ -293,7 +303,6 @@ export class Driver {
       const busy = new Map<string, number>();
       for (const p of this.pending.values()) if (!p.landing) busy.set(p.worker, (busy.get(p.worker) ?? 0) + 1);
       const candidates = this.workers.live().filter((w) => (busy.get(w.worker) ?? 0) < w.slots);
-      const held = (host: string) => inputs.reduce((n, i) => (i.host === host ? n + i.size : n), 0);
       candidates.sort((a, b) => held(b.host) - held(a.host) || (busy.get(a.worker) ?? 0) - (busy.get(b.worker) ?? 0) || Math.random() - 0.5);
       for (const w of candidates) {
         const { bus } = this.agent;
@@ -302,6 +311,7 @@ export class Driver {
         const ans = await bus.request(bus.subject('worker', w.key, 'job'), { job, driver: this.key }, OFFER_TIMEOUT_MS).catch(() => undefined);
         if (ans?.ok === true) {
           entry.acceptedMs = performance.now();
+          this.fetchingOn(w.host, inputs);
           return w.worker;
         }
         if (this.pending.get(job.id)?.resolve === resolve) this.pending.delete(job.id);
@@ -310,6 +320,17 @@ export class Driver {
       await this.workers.changed(WATCHDOG_MS);
     }
     return undefined;
+  }
+
+  /** Records that `host` holds the files at `names` once its worker has fetched a job's prerequisites. */
+  private fetchingOn(host: string, names: string[]): void {
+    for (const name of names) {
+      const e = this.publisher.entry(name);
+      if (e?.type !== 'reg' || !e.digest) continue;
+      let h = this.heldOn.get(name);
+      if (h?.digest !== e.digest) this.heldOn.set(name, (h = { digest: e.digest, size: e.size ?? 0, hosts: new Set() }));
+      h.hosts.add(host);
+    }
   }
 
   /** A result sent by reference (see RESULT_MESSAGE_MAX_BYTES): fetched from its worker, verified by digest, checked like any other. */
@@ -355,7 +376,7 @@ export class Driver {
       for (const o of result.outputs) {
         if (o.type === 'deleted') continue;
         this.producedBy.set(o.name, p.job.target ? path.posix.normalize(path.posix.join(p.job.cwd, p.job.target)) : o.name);
-        if (o.type === 'reg') this.producedOn.set(o.name, { host: result.host, size: o.desc.size });
+        if (o.type === 'reg') this.heldOn.set(o.name, { digest: o.desc.digest, size: o.desc.size, hosts: new Set([result.host]) });
       }
       this.summary.outputBytes += written.bytes;
       log.debug('job', result.id, 'outputs home at', Math.round(performance.now() - tr), 'ms');

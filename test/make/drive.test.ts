@@ -5,7 +5,10 @@ import { spawn, spawnSync } from 'node:child_process';
 import { test, type TestContext } from 'node:test';
 import { Agent, describeBytes } from '../../src/agent/index.js';
 import { Bus, type NatsServerHandle } from '../../src/bus/index.js';
+import { storeDir } from '../../src/config.js';
+import type { Digest } from '../../src/hash/index.js';
 import { parseJobResult } from '../../src/make/job.js';
+import { ObjectStore } from '../../src/store/index.js';
 import { hostArgs, natsFor, startDftfs, type Proc } from '../cluster-helpers.js';
 import { b3sum, BIN, runDftfs, tempDir } from '../helpers.js';
 
@@ -422,6 +425,21 @@ test('a recipe that reads a file made by another rule without depending on it is
   assert.doesNotMatch(r.stderr, /recipe for c\.txt/, 'a declared prerequisite is not reported');
 });
 
+
+test('a job goes to the host that holds its inputs: rules that read one source file all run where the first fetched it', async (t) => {
+  // With -j1 both workers are free for every job; without the preference each of the ten would
+  // go to either (all ten on one worker by chance: 1 in 512).
+  const outs = Array.from({ length: 10 }, (_, i) => `r${i}.out`);
+  const { dir, nats, tree } = await singleMakefile(t, () => `all: ${outs.join(' ')}\n%.out: big.bin\n\tcksum $< > $@\n`);
+  fs.writeFileSync(path.join(tree, 'big.bin'), Buffer.alloc(1024 * 1024, 7));
+  await workers(t, nats, dir, 2, 1);
+  const r = await drive(nats, dir, tree, ['-j1']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual([...r.stderr.matchAll(/^ +w\d\/\S+: (\d+) jobs$/gm)].map((m) => Number(m[1])), [10], r.stderr);
+  // Only that worker's host fetched it.
+  const store = (w: string) => new ObjectStore(storeDir(path.join(dir, w)));
+  assert.deepEqual(['w0', 'w1'].map((w) => store(w).has(b3sum(path.join(tree, 'big.bin')) as Digest)).sort(), [false, true]);
+});
 
 /** Bytes of `file` in the page cache, by util-linux's fincore. */
 function cachedBytes(file: string): number {
