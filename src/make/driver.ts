@@ -308,13 +308,16 @@ export class Driver {
         const { bus } = this.agent;
         const entry: Pending = { job, worker: w.worker, acceptedMs: performance.now(), resolve };
         this.pending.set(job.id, entry);
+        // Counted as there from the offer on: the jobs make starts meanwhile (a wave of them)
+        // follow this one while the answer is on its way.
+        const added = this.fetchingOn(w.host, inputs);
         const ans = await bus.request(bus.subject('worker', w.key, 'job'), { job, driver: this.key }, OFFER_TIMEOUT_MS).catch(() => undefined);
         if (ans?.ok === true) {
           entry.acceptedMs = performance.now();
-          this.fetchingOn(w.host, inputs);
           return w.worker;
         }
         if (this.pending.get(job.id)?.resolve === resolve) this.pending.delete(job.id);
+        for (const hosts of added) hosts.delete(w.host);
       }
       if (this.workers.live().length === 0 && performance.now() > deadline) return undefined;
       await this.workers.changed(WATCHDOG_MS);
@@ -322,15 +325,22 @@ export class Driver {
     return undefined;
   }
 
-  /** Records that `host` holds the files at `names` once its worker has fetched a job's prerequisites. */
-  private fetchingOn(host: string, names: string[]): void {
+  /**
+   * Records that `host` holds the files at `names` once its worker has fetched a job's
+   * prerequisites; returns the host sets it was added to (to take it out again if the offer fails).
+   */
+  private fetchingOn(host: string, names: string[]): Array<Set<string>> {
+    const added: Array<Set<string>> = [];
     for (const name of names) {
       const e = this.publisher.entry(name);
       if (e?.type !== 'reg' || !e.digest) continue;
       let h = this.heldOn.get(name);
       if (h?.digest !== e.digest) this.heldOn.set(name, (h = { digest: e.digest, size: e.size ?? 0, hosts: new Set() }));
+      if (h.hosts.has(host)) continue;
       h.hosts.add(host);
+      added.push(h.hosts);
     }
+    return added;
   }
 
   /** A result sent by reference (see RESULT_MESSAGE_MAX_BYTES): fetched from its worker, verified by digest, checked like any other. */

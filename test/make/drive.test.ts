@@ -437,8 +437,30 @@ test('a job goes to the host that holds its inputs: rules that read one source f
   assert.equal(r.code, 0, r.stderr);
   assert.deepEqual([...r.stderr.matchAll(/^ +w\d\/\S+: (\d+) jobs$/gm)].map((m) => Number(m[1])), [10], r.stderr);
   // Only that worker's host fetched it.
-  const store = (w: string) => new ObjectStore(storeDir(path.join(dir, w)));
-  assert.deepEqual(['w0', 'w1'].map((w) => store(w).has(b3sum(path.join(tree, 'big.bin')) as Digest)).sort(), [false, true]);
+  assert.deepEqual(storesHolding(dir, path.join(tree, 'big.bin')), ['w0', 'w1'].filter((w) => r.stderr.includes(`  ${w}/`)));
+});
+
+/** Which of the worker homes w0 and w1 hold `file`'s bytes in their host store. */
+function storesHolding(dir: string, file: string): string[] {
+  const digest = b3sum(file) as Digest;
+  return ['w0', 'w1'].filter((w) => new ObjectStore(storeDir(path.join(dir, w))).has(digest));
+}
+
+test('jobs offered at once follow each other to the host their inputs are going to', async (t) => {
+  // Four rules start together on 2 workers × 2 slots, two on a.bin and two on b.bin: the second
+  // job of each input is picked while the first one's offer is still on its way. They wait for
+  // `go` (order only: not an input), so both workers have answered the driver's ping by then.
+  const { dir, nats, tree } = await singleMakefile(t, () => 'all: a1 a2 b1 b2\ngo:\n\tsleep 0.5; touch go\na1 a2: a.bin | go\n\tsleep 1; cksum $< > $@\nb1 b2: b.bin | go\n\tsleep 1; cksum $< > $@\n');
+  fs.writeFileSync(path.join(tree, 'a.bin'), Buffer.alloc(1024 * 1024, 1));
+  fs.writeFileSync(path.join(tree, 'b.bin'), Buffer.alloc(1024 * 1024, 2));
+  await workers(t, nats, dir, 2, 2);
+  const r = await drive(nats, dir, tree, ['-j4']);
+  assert.equal(r.code, 0, r.stderr);
+  const a = storesHolding(dir, path.join(tree, 'a.bin'));
+  const b = storesHolding(dir, path.join(tree, 'b.bin'));
+  assert.equal(a.length, 1, `a.bin fetched by ${a.join(', ')}`);
+  assert.equal(b.length, 1, `b.bin fetched by ${b.join(', ')}`);
+  assert.notDeepEqual(a, b);
 });
 
 /** Bytes of `file` in the page cache, by util-linux's fincore. */
