@@ -34,7 +34,17 @@ export const WORK_ROOT = process.env.DFTFS_BENCH_WORK_ROOT || '/var/tmp/dftfs-be
  */
 export function fsNote(): string {
   const type = spawnSync('stat', ['-f', '-c', '%T', path.dirname(WORK_ROOT)], { encoding: 'utf8' }).stdout.trim() || 'unknown';
-  return `Host directories under ${WORK_ROOT} (${type}; \`DFTFS_BENCH_WORK_ROOT\` moves them).`;
+  const journal = type.startsWith('ext2/ext3') ? ext4Journal(path.dirname(WORK_ROOT)) : undefined;
+  const kind = journal === undefined ? type : `ext4 ${journal ? 'with' : 'without'} a journal`;
+  return `Host directories under ${WORK_ROOT} (${kind}; \`DFTFS_BENCH_WORK_ROOT\` moves them, bench/ext4-work-root.sh makes a journaled ext4 for them).`;
+}
+
+/** Whether the ext4 holding `dir` has a journal (jbd2 lists the devices it journals); undefined if unknown. */
+function ext4Journal(dir: string): boolean | undefined {
+  const dev = spawnSync('findmnt', ['-n', '-o', 'SOURCE', '--target', dir], { encoding: 'utf8' }).stdout.trim();
+  const name = spawnSync('lsblk', ['-n', '-o', 'KNAME', dev], { encoding: 'utf8' }).stdout.trim().split('\n')[0];
+  if (!name || !fs.existsSync(`/proc/fs/ext4/${name}`)) return undefined;
+  return fs.existsSync('/proc/fs/jbd2') && fs.readdirSync('/proc/fs/jbd2').some((j) => j.startsWith(`${name}-`));
 }
 /** Each host's private directory, as seen from inside the host. */
 export const HOST_DIR = '/srv/dftfs-host';
