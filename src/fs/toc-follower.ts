@@ -73,21 +73,17 @@ export class TocFollower {
   }
 
   /** The publisher's latest TOC object (stored when asked for), which must come from the same origin. */
-  private async fetchLatest(origin: PeerAddr | undefined): Promise<TocView> {
+  private async fetchLatest(origin: string | undefined): Promise<TocView> {
     const bus = this.agent.bus;
     const l = await bus.request(bus.subject('toc', 'latest'), {});
-    if (parsePeerAddr(l.origin)?.agent !== origin?.agent) throw new DftfsError('ERR_DFTFS_PROTOCOL', 'the latest TOC comes from another publisher');
+    if (parsePeerAddr(l.origin)?.agent !== origin) throw new DftfsError('ERR_DFTFS_PROTOCOL', 'the latest TOC comes from another publisher');
     if (typeof l.generation !== 'number') throw new DftfsError('ERR_DFTFS_PROTOCOL', 'malformed answer to toc latest');
-    return this.fetchWhole(parseDesc(l.desc), l.generation, origin);
+    return this.fetchWhole(parseDesc(l.desc), l.generation);
   }
 
-  /**
-   * A TOC is an object like any other: fetched over the data plane, verified by digest, then
-   * validated. Its publisher holds it: a small one comes from there without asking the cluster
-   * who else does (a round trip on NATS before the first job of a build could start).
-   */
-  private async fetchWhole(desc: ObjectDesc, generation: number, origin: PeerAddr | undefined): Promise<TocView> {
-    await this.agent.fetch(desc, origin ? { hints: [origin] } : {});
+  /** A TOC is an object like any other: fetched over the data plane, verified by digest, then validated. */
+  private async fetchWhole(desc: ObjectDesc, generation: number): Promise<TocView> {
+    await this.agent.fetch(desc);
     const { toc, dirs } = decodeTocDirs(await fsp.readFile(this.agent.store.objectPath(desc.digest)));
     if (toc.generation !== generation) throw new DftfsError('ERR_DFTFS_MALFORMED_TOC', 'TOC generation differs from its announcement');
     return TocView.of(toc, dirs);
@@ -103,10 +99,9 @@ export class TocFollower {
     const desc = b.desc === undefined ? undefined : parseDesc(b.desc);
     if (desc?.digest !== b.digest) throw new DftfsError('ERR_DFTFS_PROTOCOL', 'TOC announcement: descriptor and digest differ');
     // The latest can be newer than the announcement: the ones in between are then passed over.
-    const originAddr = parsePeerAddr(b.origin);
-    this.current = this.fromDelta(b, origin) ?? await (desc ? this.fetchWhole(desc, generation, originAddr) : this.fetchLatest(originAddr));
+    this.current = this.fromDelta(b, origin) ?? await (desc ? this.fetchWhole(desc, generation) : this.fetchLatest(origin));
     this.origin = origin;
-    this.originAddr = originAddr;
+    this.originAddr = parsePeerAddr(b.origin);
     log.debug('applied TOC generation', String(this.current.generation), this.current.root);
     this.onApply(this.current);
     for (const w of this.waiters) w();

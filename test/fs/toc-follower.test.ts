@@ -65,17 +65,3 @@ test('a follower gets a generation made from a delta: by the delta, or whole (st
   assert.equal(follower.view.generation, 2);
   assert.equal(follower.view.root, third.root);
 });
-
-test('a follower fetches a small whole TOC from its publisher without asking the cluster who holds it', async (t) => {
-  const { driver, publisher, worker } = await setup(t);
-  const asked: unknown[] = [];
-  driver.bus.subscribe(driver.bus.subject('track'), (b) => { asked.push(b.object); });
-  const follower = new TocFollower(worker);
-  await follower.start();
-  const first = await publisher.publish();
-  await follower.waitForGeneration(0, 10_000);
-  assert.equal(follower.view.root, first.root);
-  assert.ok(first.tocDigest);
-  await driver.bus.flush();
-  assert.ok(!asked.includes(first.tocDigest), 'no tracker was asked for the TOC');
-});
