@@ -303,7 +303,8 @@ export class Driver {
       const busy = new Map<string, number>();
       for (const p of this.pending.values()) if (!p.landing) busy.set(p.worker, (busy.get(p.worker) ?? 0) + 1);
       const candidates = this.workers.live().filter((w) => (busy.get(w.worker) ?? 0) < w.slots);
-      candidates.sort((a, b) => held(b.host) - held(a.host) || (busy.get(a.worker) ?? 0) - (busy.get(b.worker) ?? 0) || Math.random() - 0.5);
+      const bytes = new Map(candidates.map((w) => [w.worker, held(w.host)]));
+      candidates.sort((a, b) => bytes.get(b.worker)! - bytes.get(a.worker)! || (busy.get(a.worker) ?? 0) - (busy.get(b.worker) ?? 0) || Math.random() - 0.5);
       for (const w of candidates) {
         const { bus } = this.agent;
         const entry: Pending = { job, worker: w.worker, acceptedMs: performance.now(), resolve };
