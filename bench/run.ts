@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import fs from 'node:fs';
 import { BenchArgs } from './lib/args.js';
-import { activeCluster } from './lib/cluster.js';
+import { activeCluster, removeSetAside } from './lib/cluster.js';
 import { EXTRA_CA_CERTS } from './lib/procs.js';
 
 export interface ScenarioOptions { dir: string; args: BenchArgs }
@@ -48,10 +48,12 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
     if (stopping) return;
     stopping = true;
     process.stderr.write(`\n${sig}: tearing the simulated cluster down\n`);
-    void (activeCluster()?.destroy() ?? Promise.resolve()).finally(() => process.exit(130));
+    void (activeCluster()?.destroy() ?? Promise.resolve()).finally(() => { removeSetAside(); process.exit(130); });
   });
 }
 
+// A crashed run's set-aside copies go before anything is measured.
+removeSetAside();
 try {
   await (await SCENARIOS[name]!.load()).run({ dir, args });
 } catch (err) {
@@ -59,5 +61,6 @@ try {
   process.exitCode = 1;
 } finally {
   await activeCluster()?.destroy();
+  removeSetAside();
   if (!args.has('dir')) fs.rmSync(dir, { recursive: true, force: true });
 }

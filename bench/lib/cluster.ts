@@ -25,18 +25,43 @@ export const RUN_ROOT = '/run/dftfs-bench';
  * DFTFS_BENCH_WORK_ROOT moves them (e.g. to tmpfs, see fsNote).
  */
 export const WORK_ROOT = process.env.DFTFS_BENCH_WORK_ROOT || '/var/tmp/dftfs-bench';
+/**
+ * Where a scenario's copies go once checked, and its clusters' host directories once destroyed,
+ * when it defers deletions (`ClusterOptions.deferDeletes`): beside WORK_ROOT, so a rename moves
+ * them, and deleted when the scenario ends (removeSetAside). A copy of many small files deleted
+ * just before the next system creates its own would charge that system ext4's recently_deleted()
+ * scan (see fsNote): the harness's own deletions, which a real cluster's copy does not follow.
+ */
+const SPENT_ROOT = `${WORK_ROOT}.spent`;
+let spentCount = 0;
+
+/** Moves `dir` (on WORK_ROOT's file system) out of the way, to be deleted by removeSetAside. */
+export function setAside(dir: string): void {
+  if (!fs.existsSync(dir)) return;
+  fs.mkdirSync(SPENT_ROOT, { recursive: true });
+  fs.renameSync(dir, path.join(SPENT_ROOT, `${process.pid}-${++spentCount}`));
+}
+
+/** Deletes what setAside moved (this run's, or a crashed run's). */
+export function removeSetAside(): void {
+  fs.rmSync(SPENT_ROOT, { recursive: true, force: true });
+}
 
 /**
  * The file system the host directories are on, and why it matters for many small files: on an
  * ext4 without a journal (this project's machines), a file created within minutes of many others
  * being deleted costs ~0.8 ms of CPU in ext4's inode allocator (recently_deleted(), seen with
- * perf), for every system alike: it alone is ~4 s of CPU per 5,000-file copy.
+ * perf), for every system alike: it alone is ~4 s of CPU per 5,000-file copy. An inode deleted
+ * less than 60 s ago is skipped, 360 s while its inode table block is dirty (as new files in the
+ * block make it). The tree scenarios set copies aside instead of deleting them between systems
+ * (setAside), but an earlier run's deletions within those minutes still count.
  */
 export function fsNote(): string {
   const type = spawnSync('stat', ['-f', '-c', '%T', path.dirname(WORK_ROOT)], { encoding: 'utf8' }).stdout.trim() || 'unknown';
   const journal = type.startsWith('ext2/ext3') ? ext4Journal(path.dirname(WORK_ROOT)) : undefined;
   const kind = journal === undefined ? type : `ext4 ${journal ? 'with' : 'without'} a journal`;
-  return `Host directories under ${WORK_ROOT} (${kind}; \`DFTFS_BENCH_WORK_ROOT\` moves them, bench/ext4-work-root.sh makes a journaled ext4 for them).`;
+  const deleted = journal === false ? ' Files deleted there in the minutes before a run (an earlier run\'s) slow the creation of new ones, most for the systems measured first (recently_deleted() in ext4\'s inode allocator; see fsNote in bench/lib/cluster.ts).' : '';
+  return `Host directories under ${WORK_ROOT} (${kind}; \`DFTFS_BENCH_WORK_ROOT\` moves them, bench/ext4-work-root.sh makes a journaled ext4 for them).${deleted}`;
 }
 
 /** Whether the ext4 holding `dir` has a journal (jbd2 lists the devices it journals); undefined if unknown. */
@@ -276,6 +301,8 @@ export interface ClusterOptions {
   hosts: number;
   /** Link rate of every host, both directions, e.g. "400mbit". */
   rate: string;
+  /** Host directories set aside on destroy, not deleted (see SPENT_ROOT). */
+  deferDeletes?: boolean;
 }
 
 let active: Cluster | undefined;
@@ -289,7 +316,7 @@ export class Cluster {
   private readonly state: State = { harnessPid: process.pid, harnessCmdline: cmdlineOf(process.pid) ?? '', netns: [], nsFiles: [], procs: [] };
   private destroyed = false;
 
-  private constructor(readonly plan: TopologyPlan, readonly rate: string) {
+  private constructor(readonly plan: TopologyPlan, readonly rate: string, private readonly deferDeletes: boolean) {
     this.bitsPerSecond = parseLinkRate(rate);
   }
 
@@ -298,7 +325,7 @@ export class Cluster {
     if (process.getuid?.() !== 0) throw new Error('the simulated cluster needs root (network and mount namespaces)');
     if (active) throw new Error('a cluster is already up in this process');
     cleanLeftovers();
-    const c = new Cluster(planTopology(opts.hosts), opts.rate);
+    const c = new Cluster(planTopology(opts.hosts), opts.rate, opts.deferDeletes ?? false);
     active = c;
     try {
       c.build();
@@ -357,7 +384,8 @@ export class Cluster {
     })));
     killRecorded(this.state.procs);
     cleanLeftovers();
-    fs.rmSync(WORK_ROOT, { recursive: true, force: true });
+    if (this.deferDeletes) setAside(WORK_ROOT);
+    else fs.rmSync(WORK_ROOT, { recursive: true, force: true });
     if (active === this) active = undefined;
   }
 }

@@ -1,5 +1,6 @@
 import fs from 'node:fs';
-import type { SimHost } from './cluster.js';
+import path from 'node:path';
+import { HOST_DIR, setAside, type SimHost } from './cluster.js';
 import type { SystemRun } from './report.js';
 
 /** Runs f and returns [seconds it took, its value]. */
@@ -10,17 +11,26 @@ export async function timed<T>(f: () => Promise<T>): Promise<[number, T]> {
 }
 
 /**
- * Checks every worker's copy at `target` (its digest must be `want`), then deletes it, so the
- * next system starts from nothing. A wrong or missing copy fails the run: no time is reported
- * for a transfer that did not deliver.
+ * Checks every worker's copy at `target` (its digest must be `want`), then deletes it (or, with
+ * `setAsideCopies`, moves it out of the way: see setAside), so the next system starts from
+ * nothing. A wrong or missing copy fails the run: no time is reported for a transfer that did
+ * not deliver.
  */
 export async function verifyAndRemove(workers: SimHost[], target: string, want: string, system: string,
-  digest: (h: SimHost, p: string) => Promise<string>): Promise<void> {
+  digest: (h: SimHost, p: string) => Promise<string>, setAsideCopies = false): Promise<void> {
   await Promise.all(workers.map(async (w) => {
     const got = await digest(w, target).catch(() => '');
     if (got !== want) throw new Error(`${system}: ${w.name}'s copy at ${target} is ${got ? 'different' : 'missing'} (want ${want})`);
-    await w.exec(['rm', '-rf', target]);
+    if (setAsideCopies) setAside(hostPathOutside(w, target));
+    else await w.exec(['rm', '-rf', target]);
   }));
+}
+
+/** A path under HOST_DIR as seen from inside host `h`, from outside it (the harness's view). */
+export function hostPathOutside(h: SimHost, inside: string): string {
+  const rel = path.relative(HOST_DIR, inside);
+  if (rel.startsWith('..') || path.isAbsolute(rel)) throw new Error(`${inside} is not under ${HOST_DIR}`);
+  return path.join(h.dir, rel);
 }
 
 /**

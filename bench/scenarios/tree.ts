@@ -13,9 +13,9 @@
  */
 import path from 'node:path';
 import type { ScenarioOptions } from '../run.js';
-import { Cluster, HOST_DIR, floorSeconds, fsNote, parseLinkRate, type SimHost } from '../lib/cluster.js';
+import { Cluster, HOST_DIR, floorSeconds, fsNote, parseLinkRate, setAside, type SimHost } from '../lib/cluster.js';
 import { comparisonTable, lineChartSvg, machine, markdownTable, seriesByWorkers, writeResult, type SystemRun } from '../lib/report.js';
-import { measureSystem, timed, verifyAndRemove } from '../lib/measure.js';
+import { hostPathOutside, measureSystem, timed, verifyAndRemove } from '../lib/measure.js';
 import { TAKTUK_VARIANTS, buildNfsTree, dftfs, dftfsEnv, ensurePackages, scpFanOut, startGanesha, startNats, startSshd, taktukPut, tarSshFanOut } from '../lib/systems.js';
 import { mixedShape, shapeBytes, smallFilesShape, treeDigestCmd, writeTree, type TreeShape } from '../lib/trees.js';
 
@@ -24,10 +24,11 @@ const log = (s: string) => process.stderr.write(`${s}\n`);
 
 const digestOf = async (h: SimHost, dir: string) => (await h.exec(['sh', '-c', treeDigestCmd(dir)])).stdout.trim();
 
-const checkAndRemove = (workers: SimHost[], dir: string, want: string, system: string) => verifyAndRemove(workers, dir, want, system, digestOf);
+// Copies are set aside, not deleted, until the scenario ends (see setAside in ../lib/cluster.ts).
+const checkAndRemove = (workers: SimHost[], dir: string, want: string, system: string) => verifyAndRemove(workers, dir, want, system, digestOf, true);
 
 async function runAt(nWorkers: number, shape: TreeShape, rate: string, systems: string[], nfsTree: string): Promise<SystemRun[]> {
-  const c = await Cluster.create({ hosts: nWorkers + 1, rate });
+  const c = await Cluster.create({ hosts: nWorkers + 1, rate, deferDeletes: true });
   const runs: SystemRun[] = [];
   try {
     const [origin, ...workers] = c.hosts as [SimHost, ...SimHost[]];
@@ -43,7 +44,7 @@ async function runAt(nWorkers: number, shape: TreeShape, rate: string, systems: 
       const dest = path.join(HOST_DIR, 'dftfs-get');
       await measureSystem(runs, 'dftfs', nWorkers, () => Promise.all(workers.map((w) => w.exec(dftfs('get', '.', dest), { env: dftfsEnv(c, w) }))), () => checkAndRemove(workers, dest, want, 'dftfs'));
       // The next system starts from empty host stores, as the baselines start from nothing.
-      await Promise.all(workers.map((w) => w.exec(['rm', '-rf', path.join(HOST_DIR, 'dftfs')])));
+      for (const w of workers) setAside(hostPathOutside(w, path.join(HOST_DIR, 'dftfs')));
     }
     if (systems.includes('dftfs-mount')) {
       const mnt = path.join(HOST_DIR, 'mnt');
@@ -113,6 +114,7 @@ export async function run(opts: ScenarioOptions): Promise<void> {
     `of the mount (mount start-up counted); NFS: nfs-ganesha (NFSv4), each worker copies with nfs-tree (libnfs, one process); ` +
     `TakTuk \`broadcast put\` of the directory; scp -r (trees without symlinks only: it copies what a symlink points to) and ` +
     `\`tar c | ssh host tar x\` from host 0 to every worker at once. All hosts share this 2-core machine. ` +
+    `Each copy is checked, then set aside (renamed) until the run ends: deleting it would charge the next system for the deletions (see below). ` +
     `Systems run: ${systems.join(', ')} (\`--systems\`). ${fsNote()}\n\n` +
     `${markdownTable(comparisonTable(runs, floor))}\n`;
   const svg = lineChartSvg(`${what} at ${rate} per link`, 'workers', 'seconds (last worker done)', seriesByWorkers(runs, floor));
