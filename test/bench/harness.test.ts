@@ -8,7 +8,8 @@ import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import { Cluster, PREFIX, floorSeconds, parseLinkRate, planTopology, setupCommands, tbfBurstBytes } from '../../bench/lib/cluster.js';
+import { Cluster, HOST_DIR, PREFIX, WORK_ROOT, floorSeconds, parseLinkRate, planTopology, removeSetAside, setupCommands, tbfBurstBytes } from '../../bench/lib/cluster.js';
+import { verifyAndRemove } from '../../bench/lib/measure.js';
 import { comparisonTable, lineChartSvg, markdownTable, seriesByWorkers } from '../../bench/lib/report.js';
 import { tempDir } from '../helpers.js';
 
@@ -89,6 +90,29 @@ test('a real cluster: hosts reach each other over shaped links; teardown leaves 
   }
   assert.deepEqual(ourNamespaces(), []);
   assert.equal(alive(serverPid), false);
+});
+
+test('deferred deletes: a checked copy and the destroyed hosts are set aside, deleted only by removeSetAside', { timeout: 60_000 }, async () => {
+  const spent = `${WORK_ROOT}.spent`;
+  const entries = () => (fs.existsSync(spent) ? fs.readdirSync(spent).length : 0);
+  removeSetAside();
+  const c = await Cluster.create({ hosts: 2, rate: '100mbit', deferDeletes: true });
+  try {
+    const h1 = c.hosts[1]!;
+    fs.mkdirSync(h1.path('copy'));
+    fs.writeFileSync(h1.path('copy/f'), 'bytes');
+    const digest = async (h: typeof h1, p: string) => (await h.exec(['cat', `${p}/f`])).stdout;
+    await assert.rejects(verifyAndRemove([h1], `${HOST_DIR}/copy`, 'other', 'sys', digest, true), /sys: h1's copy at .* is different/);
+    await verifyAndRemove([h1], `${HOST_DIR}/copy`, 'bytes', 'sys', digest, true);
+    assert.equal(fs.existsSync(h1.path('copy')), false, 'the copy left its place');
+    assert.equal(entries(), 1, 'and was set aside, not deleted');
+  } finally {
+    await c.destroy();
+  }
+  assert.equal(fs.existsSync(WORK_ROOT), false);
+  assert.equal(entries(), 2, 'the hosts\' directories are set aside too');
+  removeSetAside();
+  assert.equal(fs.existsSync(spent), false);
 });
 
 test('a run that was SIGKILLed leaves a cluster behind; the next run removes it first', { timeout: 60_000 }, async (t) => {
