@@ -59,20 +59,28 @@ async function getTree(agent: Agent, toc: Toc, origin: PeerAddr | undefined, dir
     count++;
     opts.out.progress(done, total, `${count} of ${descs.length} files, ${formatBytes(done)} of ${formatBytes(total)}`);
   };
-  const direct = opts.link || !origin ? [] : descs.filter((d) => batchable(d) && !agent.store.has(d.digest));
+  const held = agent.store.hasMany(descs.map((d) => d.digest));
+  const direct = opts.link || !origin ? [] : descs.filter((d) => batchable(d) && !held.has(d.digest));
   const rest = new Set(descs);
   let bytesDirect = 0;
-  if (direct.length) {
-    const sink = { putVerified: async (bytes: Uint8Array, digest: Digest) => { for (const e of byDigest.get(digest)!) writer.writeSync(e, bytes); } };
-    await agent.fetchBatchInto(sink, origin!, direct, (d, ok) => {
-      if (!ok) return;
-      rest.delete(d);
-      bytesDirect += d.size;
-      progress(d);
-    });
+  let fetched: { fetched: number; bytes: number };
+  let refused: Array<{ name: string; reason: string }>;
+  try {
+    if (direct.length) {
+      const sink = { putVerified: async (bytes: Uint8Array, digest: Digest) => { for (const e of byDigest.get(digest)!) writer.writeSync(e, bytes); } };
+      await agent.fetchBatchInto(sink, origin!, direct, (d, ok) => {
+        if (!ok) return;
+        rest.delete(d);
+        bytesDirect += d.size;
+        progress(d);
+      });
+    }
+    fetched = await agent.fetchMany([...rest], { hints: origin ? [origin] : [], jobs: opts.jobs, onDone: progress, descFromOrigin: true }).finally(() => opts.out.endProgress());
+    ({ refused } = await writer.finish(agent.store, opts.link));
+  } catch (err) {
+    await writer.abort();
+    throw err;
   }
-  const fetched = await agent.fetchMany([...rest], { hints: origin ? [origin] : [], jobs: opts.jobs, onDone: progress, descFromOrigin: true }).finally(() => opts.out.endProgress());
-  const { refused } = await writer.finish(agent.store, opts.link);
   for (const r of refused) opts.out.warn(`${r.name}: not written: ${r.reason}`);
   return {
     entries: entries.length, files: descs.length, bytes: total, fetched: fetched.fetched + descs.length - rest.size, fetchedBytes: fetched.bytes + bytesDirect,

@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
+import path from 'node:path';
 import { DftfsError } from '../errors.js';
 import { parseModtime, resolveInside, symlinkStaysInside, type Toc, type TocEntry } from '../toc/index.js';
 import type { ObjectStore } from './object-store.js';
@@ -53,22 +54,40 @@ export function subtree(toc: Toc, dir: string): TocEntry[] {
 /**
  * Writes tree entries (TOC order: a directory before its contents) into `dest`: `open` makes the
  * directories, `writeSync` places a file whose bytes the caller holds, `finish` places the other files
- * out of the store, then links and directory modes and times. Every file is written under a temp
- * name and renamed into place, so a crash leaves no half-written file visible. Files are copies
- * (reflinks where the file system can) unless `link`: a hardlink into the store would let an edit
- * or chmod of the tree corrupt it. A symlink pointing outside the tree is not written; its name
- * comes back in `refused`.
+ * out of the store, then links and directory modes and times. A crash leaves no half-written file
+ * visible: a `dest` that does not exist yet is built whole under a temp name beside it and renamed
+ * into place by `finish` (`abort` removes it); into an existing `dest`, every file is written under
+ * a temp name and renamed into place (5,000 small files: a rename each, ~10% of a `get`'s CPU).
+ * Files are copies (reflinks where the file system can) unless `link`: a hardlink into the store
+ * would let an edit or chmod of the tree corrupt it. A symlink pointing outside the tree is not
+ * written; its name comes back in `refused`.
  */
 export class TreeWriter {
   private readonly dirs: TocEntry[] = [];
   private readonly files = new Map<string, TocEntry>();
   private readonly links: TocEntry[] = [];
+  /** A fresh tree is complete under its temp name: kept even if the rename into place fails. */
+  private whole = false;
 
-  private constructor(private readonly root: string) {}
+  /** `root` is where files are written; with `finalDest`, a temp directory renamed to it at the end. */
+  private constructor(private readonly root: string, private readonly finalDest?: string) {}
 
   static async open(entries: readonly TocEntry[], dest: string, skip: ReadonlySet<string> = new Set()): Promise<TreeWriter> {
-    await fsp.mkdir(dest, { recursive: true });
-    const w = new TreeWriter(await fsp.realpath(dest));
+    const fresh = await fsp.lstat(dest).then(() => false, (err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') return true;
+      throw err;
+    });
+    let w: TreeWriter;
+    if (fresh) {
+      await fsp.mkdir(path.dirname(dest), { recursive: true });
+      const final = path.join(await fsp.realpath(path.dirname(dest)), path.basename(dest));
+      const tmp = tempBeside(final);
+      await fsp.mkdir(tmp, { mode: 0o700 });
+      w = new TreeWriter(tmp, final);
+    } else {
+      await fsp.mkdir(dest, { recursive: true });
+      w = new TreeWriter(await fsp.realpath(dest));
+    }
     for (const e of entries) {
       if (skip.has(e.name) || (e.type === 'hardlink' && skip.has(e.linkName!))) continue;
       if (e.type === 'dir') {
@@ -94,7 +113,8 @@ export class TreeWriter {
   writeSync(e: TocEntry, bytes: Uint8Array): void {
     this.files.delete(e.name);
     const target = this.at(e.name);
-    const tmp = tempBeside(target);
+    // In a fresh tree's temp directory the file is written where it goes: nobody sees it before the rename of the whole.
+    const tmp = this.finalDest ? target : tempBeside(target);
     const mode = e.mode & KEPT_MODE_BITS;
     try {
       const fd = fs.openSync(tmp, 'wx', mode);
@@ -106,7 +126,7 @@ export class TreeWriter {
       } finally {
         fs.closeSync(fd);
       }
-      fs.renameSync(tmp, target);
+      if (tmp !== target) fs.renameSync(tmp, target);
     } catch (err) {
       fs.rmSync(tmp, { force: true });
       throw err;
@@ -139,12 +159,25 @@ export class TreeWriter {
       await fsp.chmod(this.at(d.name), d.mode & KEPT_MODE_BITS);
       await setTimes(this.at(d.name), d.modtime);
     }
+    if (this.finalDest) {
+      this.whole = true;
+      // Over nothing, or over an empty directory made meanwhile; anything else there is kept.
+      await fsp.rename(this.root, this.finalDest).catch((err: NodeJS.ErrnoException) => {
+        throw new DftfsError('ERR_DFTFS_IO', `${this.finalDest}: appeared while it was being fetched (${err.code}); the fetched tree is at ${this.root}`);
+      });
+    }
     return { refused };
+  }
+
+  /** Removes a fresh tree's temp directory (the fetch failed); into an existing `dest`, the files placed so far stay. */
+  async abort(): Promise<void> {
+    if (this.finalDest && !this.whole) await fsp.rm(this.root, { recursive: true, force: true });
   }
 
   private async placeFile(e: TocEntry, store: ObjectStore, link: boolean): Promise<void> {
     if (e.size && !store.has(e.digest!)) throw new DftfsError('ERR_DFTFS_NOT_FOUND', `${e.name}: object ${e.digest} is not in the store at ${store.root}`);
-    await atomically(this.at(e.name), async (tmp) => {
+    const place = this.finalDest ? async (target: string, fill: (tmp: string) => Promise<unknown>) => { await fill(target); } : atomically;
+    await place(this.at(e.name), async (tmp) => {
       if (link && e.size) return fsp.link(store.objectPath(e.digest!), tmp);
       if (e.size) await fsp.copyFile(store.objectPath(e.digest!), tmp, fs.constants.COPYFILE_FICLONE | fs.constants.COPYFILE_EXCL);
       else await fsp.writeFile(tmp, '', { flag: 'wx' });
@@ -156,7 +189,13 @@ export class TreeWriter {
 
 /** Writes tree entries out of the store into `dest` (see TreeWriter). */
 export async function materialize(entries: readonly TocEntry[], store: ObjectStore, dest: string, opts: MaterializeOptions = {}) {
-  return (await TreeWriter.open(entries, dest, opts.skip)).finish(store, opts.link);
+  const w = await TreeWriter.open(entries, dest, opts.skip);
+  try {
+    return await w.finish(store, opts.link);
+  } catch (err) {
+    await w.abort();
+    throw err;
+  }
 }
 
 /** Makes `target` with `fill(tmp)` under a temp name beside it, then renames it into place. */

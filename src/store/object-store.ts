@@ -69,6 +69,33 @@ export class ObjectStore {
     return fs.existsSync(this.objectPath(digest));
   }
 
+  /**
+   * Which of `digests` the store holds now: one directory listing per shard asked about more than
+   * a few times, instead of a stat per object (5,000 stats were ~10% of a 5,000-file `get`'s CPU).
+   */
+  hasMany(digests: readonly Digest[]): Set<Digest> {
+    const byShard = new Map<string, Digest[]>();
+    for (const d of digests) {
+      const shard = digestHex(d).slice(0, 2);
+      (byShard.get(shard) ?? byShard.set(shard, []).get(shard)!).push(d);
+    }
+    const held = new Set<Digest>();
+    for (const [shard, ds] of byShard) {
+      if (ds.length <= 4) {
+        for (const d of ds) if (this.has(d)) held.add(d);
+        continue;
+      }
+      let names: Set<string>;
+      try {
+        names = new Set(fs.readdirSync(path.join(this.objectsDir, shard)));
+      } catch {
+        continue; // no such shard yet: none of them is here
+      }
+      for (const d of ds) if (names.has(digestHex(d).slice(2))) held.add(d);
+    }
+    return held;
+  }
+
   async size(digest: Digest): Promise<number | undefined> {
     try {
       return (await fsp.stat(this.objectPath(digest))).size;
