@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { defineCommand } from 'citty';
 import { Agent, batchable, descOf, parseDesc, parsePeerAddr, type ObjectDesc, type PeerAddr } from '../agent/index.js';
@@ -44,10 +45,12 @@ function lookup(toc: Toc, name: string): TocEntry {
  * dominant cost of small files); the rest go through the host store. With `link`, every file goes
  * through the store and is hardlinked from it.
  */
-async function getTree(agent: Agent, toc: Toc, origin: PeerAddr | undefined, dir: string, dest: string, opts: { link: boolean; jobs?: number; out: Reporter }) {
+async function getTree(agent: Agent, toc: Toc, origin: PeerAddr | undefined, dir: string, dest: string, opts: { link: boolean; jobs?: number; out: Reporter; undo: Set<() => void> }) {
   const started = performance.now();
   const entries = subtree(toc, dir);
   const writer = await TreeWriter.open(entries, dest);
+  const abort = () => writer.abort();
+  opts.undo.add(abort);
   const byDigest = new Map<Digest, TocEntry[]>();
   for (const e of entries) if (e.type === 'reg' && e.size) (byDigest.get(e.digest!) ?? byDigest.set(e.digest!, []).get(e.digest!)!).push(e);
   const descs = [...byDigest.values()].map((es) => descOf(es[0]!));
@@ -78,8 +81,10 @@ async function getTree(agent: Agent, toc: Toc, origin: PeerAddr | undefined, dir
     fetched = await agent.fetchMany([...rest], { hints: origin ? [origin] : [], jobs: opts.jobs, onDone: progress, descFromOrigin: true }).finally(() => opts.out.endProgress());
     ({ refused } = await writer.finish(agent.store, opts.link));
   } catch (err) {
-    await writer.abort();
+    writer.abort();
     throw err;
+  } finally {
+    opts.undo.delete(abort);
   }
   for (const r of refused) opts.out.warn(`${r.name}: not written: ${r.reason}`);
   return {
@@ -91,7 +96,7 @@ async function getTree(agent: Agent, toc: Toc, origin: PeerAddr | undefined, dir
 export const createGetCommand = (ctx: CliContext) => defineCommand({
   meta: {
     name: 'get',
-    description: 'Fetch a file or a directory from the cluster, by its path in the published tree (or a file by digest), verified chunk by chunk, into DEST (atomically, file by file). A file becomes a hardlink into the host store (zero copy, read-only) unless --copy. A directory becomes DEST, a copy with modes and times kept (set-id bits dropped; symlinks pointing outside it are left out, with a warning), or hardlinks into the store with --link.',
+    description: 'Fetch a file or a directory from the cluster, by its path in the published tree (or a file by digest), verified chunk by chunk, into DEST (atomically: a new directory appears whole, files in an existing one one by one; Ctrl-C leaves nothing half-written). A file becomes a hardlink into the host store (zero copy, read-only) unless --copy. A directory becomes DEST, a copy with modes and times kept (set-id bits dropped; symlinks pointing outside it are left out, with a warning), or hardlinks into the store with --link.',
   },
   args: {
     source: { type: 'positional', description: 'Path in the published tree, or blake3:<hex>', required: true },
@@ -104,6 +109,16 @@ export const createGetCommand = (ctx: CliContext) => defineCommand({
   async run({ args }) {
     const out = createReporter(ctx.io, { quiet: args.quiet || args.json });
     const agent = await startAgent(args, ctx);
+    // Ctrl-C or SIGTERM: what is half-written goes (a new tree's temp directory, a copy's temp
+    // file), the agent stops (an embedded nats-server with it), and the exit status says which signal.
+    const undo = new Set<() => void>();
+    const onSignal = (sig: NodeJS.Signals) => {
+      for (const f of undo) f();
+      out.warn(`${sig}: stopped; nothing half-written is left at ${path.resolve(args.dest)}`);
+      void agent.close().finally(() => process.exit(128 + (os.constants.signals[sig] ?? 0)));
+    };
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
     try {
       let desc: ObjectDesc;
       // By digest, the descriptor comes from whichever peer answered: the whole file is re-hashed.
@@ -113,7 +128,7 @@ export const createGetCommand = (ctx: CliContext) => defineCommand({
         const { toc, origin } = await latestTree(agent);
         const e = lookup(toc, args.source);
         if (e.type === 'dir') {
-          const r = await getTree(agent, toc, origin, e.name, path.resolve(args.dest), { link: Boolean(args.link), jobs: agent.opts.jobs, out });
+          const r = await getTree(agent, toc, origin, e.name, path.resolve(args.dest), { link: Boolean(args.link), jobs: agent.opts.jobs, out, undo });
           const summary = { dest: path.resolve(args.dest), root: toc.root, ...r };
           if (args.json) ctx.io.stdout.write(JSON.stringify(summary) + '\n');
           else out.info(`${summary.dest}: ${r.entries} entries, ${r.files} distinct files (${formatBytes(r.bytes)}); ${r.fetched} fetched (${formatBytes(r.fetchedBytes)}), the rest already on this host; ${r.seconds.toFixed(2)} s`);
@@ -138,9 +153,18 @@ export const createGetCommand = (ctx: CliContext) => defineCommand({
       let placed: string;
       if (args.copy) {
         const tmp = `${target}.dftfs-${process.pid}`;
-        await fsp.copyFile(agent.store.objectPath(desc.digest), tmp, fs.constants.COPYFILE_FICLONE);
-        await fsp.chmod(tmp, 0o644);
-        await fsp.rename(tmp, target);
+        const removeTmp = () => fs.rmSync(tmp, { force: true });
+        undo.add(removeTmp);
+        try {
+          await fsp.copyFile(agent.store.objectPath(desc.digest), tmp, fs.constants.COPYFILE_FICLONE);
+          await fsp.chmod(tmp, 0o644);
+          await fsp.rename(tmp, target);
+        } catch (err) {
+          removeTmp();
+          throw err;
+        } finally {
+          undo.delete(removeTmp);
+        }
         placed = 'copy';
       } else {
         placed = await agent.store.linkTo(desc.digest, target);
@@ -149,6 +173,8 @@ export const createGetCommand = (ctx: CliContext) => defineCommand({
       if (args.json) ctx.io.stdout.write(JSON.stringify(summary) + '\n');
       else out.info(`${target}: ${formatBytes(desc.size)} ${r.how === 'network' ? `fetched in ${(r.ms / 1000).toFixed(2)} s` : r.how === 'host' ? 'shared from this host\'s store' : 'already in this host\'s store'} (${placed})`);
     } finally {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
       await agent.close();
     }
   },

@@ -169,9 +169,12 @@ export class TreeWriter {
     return { refused };
   }
 
-  /** Removes a fresh tree's temp directory (the fetch failed); into an existing `dest`, the files placed so far stay. */
-  async abort(): Promise<void> {
-    if (this.finalDest && !this.whole) await fsp.rm(this.root, { recursive: true, force: true });
+  /**
+   * Removes a fresh tree's temp directory (the fetch failed, or was interrupted: synchronous, so a
+   * signal handler can call it); into an existing `dest`, the files placed so far stay.
+   */
+  abort(): void {
+    if (this.finalDest && !this.whole) fs.rmSync(this.root, { recursive: true, force: true });
   }
 
   private async placeFile(e: TocEntry, store: ObjectStore, link: boolean): Promise<void> {
@@ -193,7 +196,7 @@ export async function materialize(entries: readonly TocEntry[], store: ObjectSto
   try {
     return await w.finish(store, opts.link);
   } catch (err) {
-    await w.abort();
+    w.abort();
     throw err;
   }
 }

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
@@ -9,7 +10,7 @@ import { digestBytes, type Digest } from '../../src/hash/index.js';
 import { bcastChunkBytes } from '../../src/cli/bcast-cmd.js';
 import { PeerServer } from '../../src/net/index.js';
 import { natsFor, startDftfs, hostArgs } from '../cluster-helpers.js';
-import { b3sum, pseudoRandom, runDftfs, tempDir } from '../helpers.js';
+import { BIN, b3sum, pseudoRandom, runDftfs, tempDir } from '../helpers.js';
 
 const MiB = 1 << 20;
 
@@ -98,6 +99,32 @@ test('get of a directory: the tree arrives whole (contents, modes, times, links)
   assert.equal(fs.readFileSync(path.join(dir, 'sub/inc/h5.h')).equals(fs.readFileSync(path.join(tree, 'src/inc/h5.h'))), true);
   assert.ok(fs.statSync(path.join(dir, 'sub/big.bin')).nlink >= 2, '--link: the file is a hardlink of its store object');
   assert.equal(fs.readdirSync(path.join(dir, 'sub')).filter((n) => n.includes('.dftfs-')).length, 0, 'no temp file left');
+});
+
+test('get of a directory interrupted with Ctrl-C: exit 130, no DEST and no temp directory left', async (t) => {
+  const dir = tempDir(t);
+  const files: Record<string, Buffer> = { 'big.bin': pseudoRandom(8 * MiB, 9) };
+  for (let i = 0; i < 50; i++) files[`s${i}.txt`] = pseudoRandom(1000 + i, 300 + i);
+  const tree = treeWith(dir, files);
+  const nats = await natsFor(t);
+  // The publisher sends at 1 MB/s: the small files land at once, big.bin takes seconds.
+  await startDftfs(t, ['serve', tree, '--bwlimit', '1m', ...hostArgs(nats, 'h0', path.join(dir, 'h0'))]);
+  const dest = path.join(dir, 'copy');
+  const get = spawn(process.execPath, [BIN, 'get', '.', dest, ...hostArgs(nats, 'h1', path.join(dir, 'h1'))], { stdio: ['ignore', 'pipe', 'pipe'] });
+  t.after(() => { if (get.exitCode === null) get.kill('SIGKILL'); });
+  let stderr = '';
+  get.stderr!.on('data', (b) => { stderr += b; });
+  const exited = new Promise<number | null>((r) => get.once('exit', (code) => r(code)));
+  const temps = () => fs.readdirSync(dir).filter((n) => n.startsWith('.copy.dftfs-'));
+  // Wait until the small files are in the new tree's temp directory.
+  for (let i = 0; i < 200 && !(temps().length && fs.readdirSync(path.join(dir, temps()[0]!)).length >= 50); i++) await new Promise((r) => setTimeout(r, 50));
+  assert.equal(temps().length, 1, 'the tree is being written under a temp name');
+  assert.equal(fs.existsSync(dest), false, 'DEST is not there before the tree is whole');
+  get.kill('SIGINT');
+  assert.equal(await exited, 130, stderr);
+  assert.match(stderr, /SIGINT: stopped; nothing half-written is left/);
+  assert.equal(fs.existsSync(dest), false);
+  assert.deepEqual(temps(), []);
 });
 
 test('bcastChunkBytes: 1 MiB chunks, coarser only to keep the order under 4,096 chunks', () => {

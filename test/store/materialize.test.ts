@@ -51,7 +51,7 @@ test('a tree written where nothing was: invisible until finish renames it into p
   const failed = path.join(root, 'failed');
   const f = await TreeWriter.open(entries, failed);
   f.writeSync(entries[2]!, a);
-  await f.abort();
+  f.abort();
   assert.equal(fs.existsSync(failed), false);
   assert.deepEqual(tempsBeside(failed), [], 'a failed fetch leaves no half tree, under any name');
 });
@@ -69,7 +69,7 @@ test('a tree written into an existing directory: files replaced one by one, what
   w.writeSync(entries[1]!, a);
   assert.deepEqual(fs.readFileSync(path.join(dest, 'a')), a, 'in place at once');
   await w.finish(store);
-  await w.abort(); // too late to undo anything: the files stay
+  w.abort(); // too late to undo anything: the files stay
   assert.deepEqual(fs.readFileSync(path.join(dest, 'a')), a);
   assert.equal(fs.readFileSync(path.join(dest, 'mine'), 'utf8'), 'kept');
   assert.deepEqual(fs.readdirSync(dest).filter((n) => n.includes('.dftfs-')), []);
