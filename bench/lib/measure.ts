@@ -29,7 +29,7 @@ export async function verifyAndRemove(workers: SimHost[], target: string, want: 
 /** A path under HOST_DIR as seen from inside host `h`, from outside it (the harness's view). */
 export function hostPathOutside(h: SimHost, inside: string): string {
   const rel = path.relative(HOST_DIR, inside);
-  if (rel.startsWith('..') || path.isAbsolute(rel)) throw new Error(`${inside} is not under ${HOST_DIR}`);
+  if (rel === '..' || rel.startsWith('../') || path.isAbsolute(rel)) throw new Error(`${inside} is not under ${HOST_DIR}`);
   return path.join(h.dir, rel);
 }
 

@@ -26,10 +26,15 @@ const WASM_UPDATE_BYTES = 1 << 20;
 
 const require = createRequire(import.meta.url);
 
-function loadNative(): (() => Impl) | undefined {
+/** The native hasher can also start over, which a fresh one per small input costs more than. */
+interface NativeImpl extends Impl {
+  reset(): void;
+}
+
+function loadNative(): (() => NativeImpl) | undefined {
   if (process.env.DFTFS_BLAKE3 === 'wasm') return undefined;
   try {
-    const { Blake3Hasher } = require('@napi-rs/blake-hash-linux-x64-gnu') as { Blake3Hasher: new () => Impl };
+    const { Blake3Hasher } = require('@napi-rs/blake-hash-linux-x64-gnu') as { Blake3Hasher: new () => NativeImpl };
     return () => new Blake3Hasher();
   } catch {
     return undefined; // not installed (another platform) or not loadable: the wasm build below
@@ -59,4 +64,23 @@ export function newBlake3(): Blake3 {
     },
     hex: () => h.digest('hex'),
   };
+}
+
+let shared: NativeImpl | undefined;
+
+/**
+ * BLAKE3 of bytes in memory, as hex. Natively one hasher is reset and reused (hashing is
+ * synchronous, so no call can interleave): a new one per call cost ~9 µs against ~2.5 µs for a
+ * 4 KiB input, 5,000 of them in a `get` of as many small files.
+ */
+export function blake3Hex(bytes: Uint8Array): string {
+  if (!native) {
+    const h = newBlake3();
+    h.update(bytes);
+    return h.hex();
+  }
+  shared ??= native();
+  shared.reset();
+  shared.update(bytes);
+  return shared.digest('hex');
 }

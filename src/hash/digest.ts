@@ -1,5 +1,5 @@
 import { DftfsError } from '../errors.js';
-import { newBlake3 } from './blake3.js';
+import { blake3Hex, newBlake3 } from './blake3.js';
 
 /** A digest at a boundary: `blake3:` + 64 lowercase hex characters. */
 export type Digest = `blake3:${string}`;
@@ -24,9 +24,7 @@ export const digestHex = (d: Digest): string => d.slice(DIGEST_PREFIX.length);
 
 /** BLAKE3 of bytes in memory (the same value `b3sum` prints). */
 export function digestBytes(bytes: Uint8Array): Digest {
-  const h = newBlake3();
-  h.update(bytes);
-  return `blake3:${h.hex()}`;
+  return `blake3:${blake3Hex(bytes)}`;
 }
 
 /** An incremental hasher for streams. */

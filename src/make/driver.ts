@@ -232,7 +232,7 @@ export class Driver {
   private jobFromProc(pid: number): Job | undefined {
     const p = this.procOf(pid);
     const rel = path.relative(this.o.dir, p.cwd);
-    if (rel.startsWith('..') || path.isAbsolute(rel)) return undefined; // outside the tree: run here
+    if (rel === '..' || rel.startsWith('../') || path.isAbsolute(rel)) return undefined; // outside the tree: run here
     const cwd = rel === '' ? '.' : rel.split(path.sep).join('/');
     const target = p.env.DFTFS_TARGET ?? '';
     const prereqs = (p.env.DFTFS_PREREQS ?? '').split(/\s+/).filter(Boolean);

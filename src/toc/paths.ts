@@ -37,11 +37,18 @@ export function symlinkStaysInside(name: string, target: string): boolean {
   return resolved !== '..' && !resolved.startsWith('../');
 }
 
+let lastNormalRoot: string | undefined;
+
 /** Joins a checked TOC name onto a directory; refuses anything that would land outside it. */
 export function resolveInside(root: string, name: string): string {
   checkEntryName(name);
+  // A checked name is relative, with no empty, `.` or `..` component: joined onto an absolute,
+  // normalized root it names a path under it as it stands (a resolve and a relative per file were
+  // ~14 µs of a `get`'s 5,000 small files). Any other root takes the long way below.
+  if (name !== '.' && root === lastNormalRoot) return root === '/' ? `/${name}` : `${root}/${name}`;
+  if (root === path.resolve(root)) lastNormalRoot = root;
   const full = path.resolve(root, name);
   const rel = path.relative(root, full);
-  if (rel.startsWith('..') || path.isAbsolute(rel)) throw unsafePath(name, 'escapes the tree');
+  if (rel === '..' || rel.startsWith('../') || path.isAbsolute(rel)) throw unsafePath(name, 'escapes the tree');
   return full;
 }

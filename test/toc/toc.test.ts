@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import path from 'node:path';
 import { test } from 'node:test';
 import { digestBytes } from '../../src/hash/index.js';
 import {
@@ -117,4 +118,14 @@ test('symlinks and names that escape the tree are recognised', () => {
   assert.equal(resolveInside('/r', 'a/b'), '/r/a/b');
   assert.throws(() => resolveInside('/r', 'a/../../x'), { code: 'ERR_DFTFS_UNSAFE_PATH' });
   assert.throws(() => resolveInside('/r', '/x'), { code: 'ERR_DFTFS_UNSAFE_PATH' });
+  // Called again with the same root (its short way), and with roots that are not normalized.
+  for (const root of ['/r', '/r/', '/r/./s/..', 'rel', '/']) {
+    for (const name of ['a', 'a/b', '.', 'x.y/.hidden', '..a/b..']) {
+      assert.equal(resolveInside(root, name), path.resolve(root, name), `${root} + ${name}`);
+      assert.equal(resolveInside(root, name), path.resolve(root, name), `${root} + ${name}, again`);
+    }
+    for (const name of ['a/../../x', '../x', 'a//b', './a', 'a/.', '/x', 'a/', '']) {
+      assert.throws(() => resolveInside(root, name), { code: 'ERR_DFTFS_UNSAFE_PATH' }, `${root} + ${JSON.stringify(name)}`);
+    }
+  }
 });
