@@ -446,6 +446,16 @@ function storesHolding(dir: string, file: string): string[] {
   return ['w0', 'w1'].filter((w) => new ObjectStore(storeDir(path.join(dir, w))).has(digest));
 }
 
+test('a directory whose name starts with two dots is inside the tree: its recipes run on a worker', async (t) => {
+  const { dir, nats, tree } = await singleMakefile(t, () => 'all:\n\t$(MAKE) -C ..sub\n');
+  fs.mkdirSync(path.join(tree, '..sub'));
+  fs.writeFileSync(path.join(tree, '..sub', 'Makefile'), 'where.txt:\n\tpwd > $@\n');
+  await workers(t, nats, dir, 1, 1);
+  const r = await drive(nats, dir, tree, []);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(fs.readFileSync(path.join(tree, '..sub', 'where.txt'), 'utf8').trim(), path.join(dir, 'w0', 'mnt', '..sub'), 'run in the worker\'s mount, not here');
+});
+
 test('jobs offered at once follow each other to the host their inputs are going to', async (t) => {
   // Four rules start together on 2 workers × 2 slots, two on a.bin and two on b.bin: the second
   // job of each input is picked while the first one's offer is still on its way. They wait for
