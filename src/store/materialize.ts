@@ -68,6 +68,8 @@ export class TreeWriter {
   private readonly links: TocEntry[] = [];
   /** A fresh tree is complete under its temp name: kept even if the rename into place fails. */
   private whole = false;
+  /** Temp files of copies being made into an existing `dest` (abort removes them). */
+  private readonly temps = new Set<string>();
 
   /** `root` is where files are written; with `finalDest`, a temp directory renamed to it at the end. */
   private constructor(private readonly root: string, private readonly finalDest?: string) {}
@@ -171,15 +173,19 @@ export class TreeWriter {
 
   /**
    * Removes a fresh tree's temp directory (the fetch failed, or was interrupted: synchronous, so a
-   * signal handler can call it); into an existing `dest`, the files placed so far stay.
+   * signal handler can call it); into an existing `dest`, the files placed so far stay, and the
+   * temp files of those still being copied go.
    */
   abort(): void {
     if (this.finalDest && !this.whole) fs.rmSync(this.root, { recursive: true, force: true });
+    // Into an existing `dest`: the temp files of copies still being made.
+    for (const tmp of this.temps) fs.rmSync(tmp, { force: true });
+    this.temps.clear();
   }
 
   private async placeFile(e: TocEntry, store: ObjectStore, link: boolean): Promise<void> {
     if (e.size && !store.has(e.digest!)) throw new DftfsError('ERR_DFTFS_NOT_FOUND', `${e.name}: object ${e.digest} is not in the store at ${store.root}`);
-    const place = this.finalDest ? async (target: string, fill: (tmp: string) => Promise<unknown>) => { await fill(target); } : atomically;
+    const place = this.finalDest ? async (target: string, fill: (tmp: string) => Promise<unknown>) => { await fill(target); } : (target: string, fill: (tmp: string) => Promise<unknown>) => atomically(target, fill, this.temps);
     await place(this.at(e.name), async (tmp) => {
       if (link && e.size) return fsp.link(store.objectPath(e.digest!), tmp);
       if (e.size) await fsp.copyFile(store.objectPath(e.digest!), tmp, fs.constants.COPYFILE_FICLONE | fs.constants.COPYFILE_EXCL);
@@ -202,14 +208,17 @@ export async function materialize(entries: readonly TocEntry[], store: ObjectSto
 }
 
 /** Makes `target` with `fill(tmp)` under a temp name beside it, then renames it into place. */
-async function atomically(target: string, fill: (tmp: string) => Promise<unknown>): Promise<void> {
+async function atomically(target: string, fill: (tmp: string) => Promise<unknown>, temps: Set<string>): Promise<void> {
   const tmp = tempBeside(target);
+  temps.add(tmp);
   try {
     await fill(tmp);
     await fsp.rename(tmp, target);
   } catch (err) {
     await fsp.rm(tmp, { force: true });
     throw err;
+  } finally {
+    temps.delete(tmp);
   }
 }
 
