@@ -10,6 +10,7 @@ import { DftfsError } from '../errors.js';
 import type { Digest } from '../hash/index.js';
 import type { IndexResult, StateRecord } from '../indexer/index.js';
 import { createLogger } from '../log.js';
+import { outsideRoot } from '../toc/index.js';
 import { fetchOutputs, writeOutputs } from './apply-outputs.js';
 import { parseJobResult, parseResultRef, type Job, type JobResult, type Output, type ResultRef } from './job.js';
 import { runCaptured, type Captured } from './run-captured.js';
@@ -232,7 +233,7 @@ export class Driver {
   private jobFromProc(pid: number): Job | undefined {
     const p = this.procOf(pid);
     const rel = path.relative(this.o.dir, p.cwd);
-    if (rel === '..' || rel.startsWith('../') || path.isAbsolute(rel)) return undefined; // outside the tree: run here
+    if (outsideRoot(rel)) return undefined; // outside the tree: run here
     const cwd = rel === '' ? '.' : rel.split(path.sep).join('/');
     const target = p.env.DFTFS_TARGET ?? '';
     const prereqs = (p.env.DFTFS_PREREQS ?? '').split(/\s+/).filter(Boolean);

@@ -185,14 +185,16 @@ export class TreeWriter {
 
   private async placeFile(e: TocEntry, store: ObjectStore, link: boolean): Promise<void> {
     if (e.size && !store.has(e.digest!)) throw new DftfsError('ERR_DFTFS_NOT_FOUND', `${e.name}: object ${e.digest} is not in the store at ${store.root}`);
-    const place = this.finalDest ? async (target: string, fill: (tmp: string) => Promise<unknown>) => { await fill(target); } : (target: string, fill: (tmp: string) => Promise<unknown>) => atomically(target, fill, this.temps);
-    await place(this.at(e.name), async (tmp) => {
-      if (link && e.size) return fsp.link(store.objectPath(e.digest!), tmp);
-      if (e.size) await fsp.copyFile(store.objectPath(e.digest!), tmp, fs.constants.COPYFILE_FICLONE | fs.constants.COPYFILE_EXCL);
-      else await fsp.writeFile(tmp, '', { flag: 'wx' });
-      await fsp.chmod(tmp, e.mode & KEPT_MODE_BITS);
-      await setTimes(tmp, e.modtime);
-    });
+    const fill = async (file: string) => {
+      if (link && e.size) return fsp.link(store.objectPath(e.digest!), file);
+      if (e.size) await fsp.copyFile(store.objectPath(e.digest!), file, fs.constants.COPYFILE_FICLONE | fs.constants.COPYFILE_EXCL);
+      else await fsp.writeFile(file, '', { flag: 'wx' });
+      await fsp.chmod(file, e.mode & KEPT_MODE_BITS);
+      await setTimes(file, e.modtime);
+    };
+    // In a fresh tree's temp directory, straight to its name (as writeSync).
+    if (this.finalDest) await fill(this.at(e.name));
+    else await atomically(this.at(e.name), fill, this.temps);
   }
 }
 

@@ -39,6 +39,9 @@ export function symlinkStaysInside(name: string, target: string): boolean {
 
 let lastNormalRoot: string | undefined;
 
+/** Whether a path relative to a root (as path.relative gives it) lies outside that root; `..a` does not. */
+export const outsideRoot = (rel: string) => rel === '..' || rel.startsWith('../') || path.isAbsolute(rel);
+
 /** Joins a checked TOC name onto a directory; refuses anything that would land outside it. */
 export function resolveInside(root: string, name: string): string {
   checkEntryName(name);
@@ -49,6 +52,6 @@ export function resolveInside(root: string, name: string): string {
   if (root === path.resolve(root)) lastNormalRoot = root;
   const full = path.resolve(root, name);
   const rel = path.relative(root, full);
-  if (rel === '..' || rel.startsWith('../') || path.isAbsolute(rel)) throw unsafePath(name, 'escapes the tree');
+  if (outsideRoot(rel)) throw unsafePath(name, 'escapes the tree');
   return full;
 }
