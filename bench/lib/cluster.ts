@@ -245,6 +245,8 @@ export class SimHost {
   get index(): number { return this.plan.index; }
   get ip(): string { return this.plan.ip; }
   get name(): string { return this.plan.name; }
+  /** Its cluster sets what it is done with aside instead of deleting it (ClusterOptions.deferDeletes). */
+  get defersDeletes(): boolean { return this.cluster.deferDeletes; }
 
   /** argv wrapped so that it runs inside this host (nsenter execs it: the pid is the command's). */
   wrap(argv: string[]): string[] {
@@ -316,7 +318,7 @@ export class Cluster {
   private readonly state: State = { harnessPid: process.pid, harnessCmdline: cmdlineOf(process.pid) ?? '', netns: [], nsFiles: [], procs: [] };
   private destroyed = false;
 
-  private constructor(readonly plan: TopologyPlan, readonly rate: string, private readonly deferDeletes: boolean) {
+  private constructor(readonly plan: TopologyPlan, readonly rate: string, readonly deferDeletes: boolean) {
     this.bitsPerSecond = parseLinkRate(rate);
   }
 

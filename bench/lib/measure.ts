@@ -11,17 +11,17 @@ export async function timed<T>(f: () => Promise<T>): Promise<[number, T]> {
 }
 
 /**
- * Checks every worker's copy at `target` (its digest must be `want`), then deletes it (or, with
- * `setAsideCopies`, moves it out of the way: see setAside), so the next system starts from
- * nothing. A wrong or missing copy fails the run: no time is reported for a transfer that did
- * not deliver.
+ * Checks every worker's copy at `target` (its digest must be `want`), then deletes it (or, in a
+ * cluster that defers deletes, moves it out of the way: see setAside), so the next system starts
+ * from nothing. A wrong or missing copy fails the run: no time is reported for a transfer that
+ * did not deliver.
  */
 export async function verifyAndRemove(workers: SimHost[], target: string, want: string, system: string,
-  digest: (h: SimHost, p: string) => Promise<string>, setAsideCopies = false): Promise<void> {
+  digest: (h: SimHost, p: string) => Promise<string>): Promise<void> {
   await Promise.all(workers.map(async (w) => {
     const got = await digest(w, target).catch(() => '');
     if (got !== want) throw new Error(`${system}: ${w.name}'s copy at ${target} is ${got ? 'different' : 'missing'} (want ${want})`);
-    if (setAsideCopies) setAside(hostPathOutside(w, target));
+    if (w.defersDeletes) setAside(hostPathOutside(w, target));
     else await w.exec(['rm', '-rf', target]);
   }));
 }

@@ -24,10 +24,10 @@ const log = (s: string) => process.stderr.write(`${s}\n`);
 
 const digestOf = async (h: SimHost, dir: string) => (await h.exec(['sh', '-c', treeDigestCmd(dir)])).stdout.trim();
 
-// Copies are set aside, not deleted, until the scenario ends (see setAside in ../lib/cluster.ts).
-const checkAndRemove = (workers: SimHost[], dir: string, want: string, system: string) => verifyAndRemove(workers, dir, want, system, digestOf, true);
+const checkAndRemove = (workers: SimHost[], dir: string, want: string, system: string) => verifyAndRemove(workers, dir, want, system, digestOf);
 
 async function runAt(nWorkers: number, shape: TreeShape, rate: string, systems: string[], nfsTree: string): Promise<SystemRun[]> {
+  // Copies are set aside, not deleted, until the scenario ends (see setAside in ../lib/cluster.ts).
   const c = await Cluster.create({ hosts: nWorkers + 1, rate, deferDeletes: true });
   const runs: SystemRun[] = [];
   try {

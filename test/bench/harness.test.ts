@@ -102,8 +102,8 @@ test('deferred deletes: a checked copy and the destroyed hosts are set aside, de
     fs.mkdirSync(h1.path('copy'));
     fs.writeFileSync(h1.path('copy/f'), 'bytes');
     const digest = async (h: typeof h1, p: string) => (await h.exec(['cat', `${p}/f`])).stdout;
-    await assert.rejects(verifyAndRemove([h1], `${HOST_DIR}/copy`, 'other', 'sys', digest, true), /sys: h1's copy at .* is different/);
-    await verifyAndRemove([h1], `${HOST_DIR}/copy`, 'bytes', 'sys', digest, true);
+    await assert.rejects(verifyAndRemove([h1], `${HOST_DIR}/copy`, 'other', 'sys', digest), /sys: h1's copy at .* is different/);
+    await verifyAndRemove([h1], `${HOST_DIR}/copy`, 'bytes', 'sys', digest);
     assert.equal(fs.existsSync(h1.path('copy')), false, 'the copy left its place');
     assert.equal(entries(), 1, 'and was set aside, not deleted');
   } finally {
