@@ -118,6 +118,16 @@ function defaultAdvertise(): string {
   return '127.0.0.1';
 }
 
+/** A copy of `items` in a random order. */
+function shuffled<T>(items: T[]): T[] {
+  const a = [...items];
+  for (let i = a.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1));
+    [a[i], a[j]] = [a[j]!, a[i]!];
+  }
+  return a;
+}
+
 /** Cuts bytes held in memory (a TOC) into chunk descriptors. */
 export function describeBytes(bytes: Uint8Array): ObjectDesc {
   const chunks: TocChunk[] = [];
@@ -618,7 +628,11 @@ export class Agent {
     const summary: BatchSummary = { objects: 0, fetched: 0, bytes: 0 };
     const source = (opts.hints ?? []).find((h) => addrKey(h) !== addrKey(this.addr));
     const limit = concurrency(opts.jobs ?? FETCH_MANY_JOBS);
-    const unique = new Map(descs.filter((d) => d.size > 0).map((d) => [d.digest, d]));
+    // In a random order: receivers of one tree that start together then begin on different
+    // objects, and find each other's copies (or chain behind each other) as they reach them. In
+    // the same order, all four workers of bench tree's mixed tree took every chunk from the origin
+    // (610 MiB sent for 152 MiB: 13.8 s; shuffled, 332 MiB and 8.8 s, before chaining).
+    const unique = new Map(shuffled(descs.filter((d) => d.size > 0)).map((d) => [d.digest, d]));
     const waits: Array<Promise<FetchResult>> = [];
     const small: ObjectDesc[] = [];
     const settle = new Map<Digest, (stored: boolean) => void>();

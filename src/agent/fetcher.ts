@@ -66,6 +66,20 @@ export interface FetchEnv {
   stallMs: number;
 }
 
+/**
+ * The receiver to chain behind, if nobody but the origin holds the object whole: the latest agent
+ * that asked the tracker for it before us (the tracker names receivers latest first), on another
+ * host. Receivers that start together (a tree's `get` on every worker, a wave of jobs sharing an
+ * input) then form a chain behind the origin, as a bcast's receivers do, instead of each asking
+ * the origin for every chunk at the same moment: the origin's link carries the object once. The
+ * chain's order is the order of the questions, so it has no cycle; a dead or stalled upstream is
+ * left for the other sources, the origin last.
+ */
+function chainUpstream(holders: Holder[], self: PeerAddr): Holder | undefined {
+  if (holders.some((h) => h.have !== 'some' && !h.addr.origin)) return undefined;
+  return holders.find((h) => h.have === 'some' && h.addr.host !== self.host);
+}
+
 export interface FetchStats {
   bytesFrom: Map<string, number>;
   retries: number;
@@ -83,10 +97,10 @@ export async function fillPartial(env: FetchEnv, partial: PartialObject, opts: F
   const desc: ObjectDesc = partial.desc;
   const name = partial.name;
   const stats: FetchStats = { bytesFrom: new Map(), retries: 0, busy: 0 };
-  const upstream = opts.upstream ?? [];
+  let upstream = opts.upstream ?? [];
   const hints = (opts.hints ?? []).filter((h) => addrKey(h) !== addrKey(env.self));
   let holders: Holder[] = [...upstream, ...hints].map((addr) => ({ addr, have: 'all' as const }));
-  const upstreamKeys = new Set(upstream.map(addrKey));
+  let upstreamKeys = new Set(upstream.map(addrKey));
   /** Sources that failed (dead, stalled): skipped until the next discovery round. */
   const banned = new Set<string>();
   /** Sources that sent bytes not matching their digest, or refused us: never asked again for this object. */
@@ -138,7 +152,16 @@ export async function fillPartial(env: FetchEnv, partial: PartialObject, opts: F
   };
 
   // A chain's upstream is its only source while it lives: nobody else need be asked before then.
-  if (!upstream.length && !(hints.length && (desc.size <= DIRECT_FETCH_MAX_BYTES || opts.hintsFirst))) await rediscover();
+  if (!upstream.length && !(hints.length && (desc.size <= DIRECT_FETCH_MAX_BYTES || opts.hintsFirst))) {
+    await rediscover();
+    const receiver = chainUpstream(holders, env.self);
+    if (receiver) {
+      upstream = [receiver.addr];
+      upstreamKeys = new Set([addrKey(receiver.addr)]);
+      receiver.have = 'all';
+      log.debug('chained behind', addrKey(receiver.addr), name);
+    }
+  }
   return new Promise<FetchStats>((resolve, reject) => {
     let finished = false;
     const finish = (err?: Error) => {

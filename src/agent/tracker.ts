@@ -46,8 +46,8 @@ export function parseHolders(raw: unknown[], self: string): FoundHolder[] {
 interface Tracked {
   /** Hosts whose store holds the whole object. */
   hosts: string[];
-  /** Agents receiving it now (they asked), with when they asked; made on the first question. */
-  partial?: Map<string, { addr: PeerAddr; sinceMs: number }>;
+  /** Agents receiving it now (they asked), with when they asked (and the question's rank); made on the first question. */
+  partial?: Map<string, { addr: PeerAddr; sinceMs: number; seq: number }>;
 }
 
 function sample<T>(items: T[], n: number): T[] {
@@ -70,6 +70,8 @@ function sample<T>(items: T[], n: number): T[] {
 export class Tracker {
   private readonly objects = new Map<Digest, Tracked>();
   private readonly agents = new Map<string, Map<string, PeerAddr>>();
+  /** Questions answered, to order an object's receivers by when they asked. */
+  private questions = 0;
 
   /** `own` tells whether this agent itself holds an object whole (published or stored), with its descriptor if known. */
   constructor(private readonly self: PeerAddr, private readonly own: (object: Digest) => { desc?: ObjectDesc } | undefined) {}
@@ -122,12 +124,13 @@ export class Tracker {
         for (const a of sample([...this.agents.get(h)!.values()], AGENTS_PER_HOST)) add(a, 'all');
       }
       for (const [agent, p] of t.partial ?? []) if (now - p.sinceMs > PARTIAL_HOLDER_MS || !this.live(p.addr)) t.partial!.delete(agent);
-      const receiving = [...t.partial?.values() ?? []].filter((p) => !t.hosts.includes(p.addr.host));
-      for (const p of sample(receiving, HOLDERS_PER_ANSWER)) add(p.addr, 'some');
+      // Latest first: a receiver that finds no whole copy but the origin's chains behind the first named (fetcher.ts).
+      const receiving = [...t.partial?.values() ?? []].filter((p) => !t.hosts.includes(p.addr.host)).sort((a, b) => b.seq - a.seq);
+      for (const p of receiving.slice(0, HOLDERS_PER_ANSWER)) add(p.addr, 'some');
     }
     if (!own || asker.agent !== this.self.agent) {
       const e = this.entry(object);
-      (e.partial ??= new Map()).set(asker.agent, { addr: asker, sinceMs: now });
+      (e.partial ??= new Map()).set(asker.agent, { addr: asker, sinceMs: now, seq: ++this.questions });
     }
     return { holders: [...holders.values()], ...(own?.desc ? { desc: own.desc } : {}) };
   }

@@ -41,6 +41,19 @@ test('tracker: the origin, whole holders (per host, any live agent of it) and as
   assert.deepEqual(t.ask(digestOf(2), a1).holders, []);
 });
 
+test('tracker: receivers are named latest first (a receiver with no whole copy but the origin\'s chains behind the first named)', () => {
+  const origin = { ...addr('h0/1', 'h0', 1), origin: true };
+  const obj = digestOf(3);
+  const t = new Tracker(origin, (o) => (o === obj ? {} : undefined));
+  const [a, b, c, d] = ['hA', 'hB', 'hC', 'hD'].map((h, i) => addr(`${h}/1`, h, 10 + i)) as [PeerAddr, PeerAddr, PeerAddr, PeerAddr];
+  for (const x of [a, b, c, d]) t.ask(obj, x);
+  const named = (asker: PeerAddr) => t.ask(obj, asker).holders.map((h) => `${h.agent}:${h.have}`);
+  assert.deepEqual(named(addr('hE/1', 'hE', 20)), ['h0/1:all', 'hD/1:some', 'hC/1:some', 'hB/1:some', 'hA/1:some']);
+  // Asking again (a receiver looking for more sources) makes it the latest.
+  t.ask(obj, b);
+  assert.deepEqual(named(addr('hF/1', 'hF', 21)), ['h0/1:all', 'hB/1:some', 'hE/1:some', 'hD/1:some', 'hC/1:some', 'hA/1:some']);
+});
+
 test('tracker: it remembers a bounded number of objects, forgetting the least recently announced', () => {
   const t = new Tracker(addr('h0/1', 'h0', 1), () => undefined);
   const a = addr('hA/1', 'hA', 2);

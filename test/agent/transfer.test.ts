@@ -209,6 +209,27 @@ test('BUSY: a second agent of the same host is refused a slot at the origin and 
   assert.equal(b3sum(path.join(dir, 'o2')), b3sum(path.join(tree, 'f.bin')));
 });
 
+test('receivers that start together chain behind each other: the origin sends the file about once, not once per receiver', async (t) => {
+  const dir = tempDir(t);
+  const size = 16 * MiB; // 4 chunks of the TOC's 4 MiB
+  const tree = treeWith(dir, { 'f.bin': pseudoRandom(size, 12) });
+  const nats = await natsFor(t);
+  // A slow origin: the three gets overlap, and whoever asks first is still receiving when the others ask.
+  const origin = await startDftfs(t, ['serve', tree, '--bwlimit', '8m', ...hostArgs(nats, 'h0', path.join(dir, 'h0'))]);
+  const hosts = ['hA', 'hB', 'hC'];
+  const runs = await Promise.all(hosts.map((h) => runDftfs(['get', 'f.bin', path.join(dir, `out-${h}`), '--json', ...hostArgs(nats, h, path.join(dir, h))])));
+  const sources = runs.map((r, i) => {
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(b3sum(path.join(dir, `out-${hosts[i]}`)), b3sum(path.join(tree, 'f.bin')));
+    return getJson(r.stdout).bytesFrom;
+  });
+  const fromOrigin = sources.reduce((n, s) => n + (s[origin.agent] ?? 0), 0);
+  // Without the chain every receiver takes each chunk from the origin (3 × 16 MiB).
+  assert.ok(fromOrigin <= 1.5 * size, `the origin sent ${fromOrigin / MiB} MiB for three receivers of ${size / MiB} MiB: ${JSON.stringify(sources)}`);
+  const fromReceivers = sources.filter((s) => Object.keys(s).some((a) => /^h[ABC]\//.test(a)));
+  assert.equal(fromReceivers.length, 2, `two receivers got the file from another: ${JSON.stringify(sources)}`);
+});
+
 test('a serving peer killed mid-transfer: the fetch completes from another source', async (t) => {
   const dir = tempDir(t);
   const tree = treeWith(dir, { 'f.bin': pseudoRandom(16 * MiB, 4) });
