@@ -13,6 +13,7 @@ import { createLogger } from '../log.js';
 import { BufferPool, isStreamName, newDataFramePool, PeerClient, PeerServer, RateLimiter, tlsKey, type GetRequest, type ObjectName, type StreamName } from '../net/index.js';
 import { ObjectStore, SYNC_IO_MAX_BYTES } from '../store/index.js';
 import { MAX_CHUNK_BYTES, diffToc, encodeToc, tocPieces, type Toc, type TocChunk, type TocDelta, type TocEntry, type TocView } from '../toc/index.js';
+import { Arrivals } from './arrivals.js';
 import { batchable, fetchBatch, type BatchSink } from './batch-fetch.js';
 import { FeedFollower, parseStreamOrder, streamDesc, type DigestFeed, type StreamOrder } from './bcast-stream.js';
 import { ChunkCache } from './chunk-cache.js';
@@ -89,6 +90,8 @@ export interface BatchSummary {
   /** How many of them came over the network (the rest were in the host store already). */
   fetched: number;
   bytes: number;
+  /** Bytes received from each agent. */
+  bytesFrom: Record<string, number>;
 }
 
 export interface FetchResult {
@@ -262,6 +265,8 @@ export class Agent {
    */
   private readonly serveBuffers = new BufferPool(MAX_CHUNK_BYTES, SERVE_BUFFERS_KEPT);
   private readonly partials = new Map<ObjectName, PartialObject>();
+  /** Batches this agent is receiving, served to receivers chained behind it (shareArrivals). */
+  private readonly arrivals = new Set<Arrivals>();
   /**
    * Files this agent streams (a bcast still hashing them), by stream name, open for the agent's
    * life: an open, a read and a close per chunk were three trips to the thread pool.
@@ -412,7 +417,29 @@ export class Agent {
         return partial.takeHandoff(i) ?? partial.read(i, req.length > SYNC_IO_MAX_BYTES ? this.serveBuffers.take(req.length) : undefined);
       }
     }
+    // A batch being received here (a get's small files): a receiver chained behind it waits for them.
+    for (const a of this.arrivals) {
+      if (!isDigest(object) || !a.expects(object)) continue;
+      const bytes = await a.take(object, req.waitMs ?? 0, signal);
+      // Verified as it arrived, and held in memory since: a one-chunk object's chunk digest is its digest.
+      if (bytes?.length === req.length && req.offset === 0 && req.chunkDigest === object) return bytes;
+    }
     return undefined;
+  }
+
+  /** Serves a batch's objects as they arrive (see Arrivals), and those kept, until the agent closes. */
+  shareArrivals(a: Arrivals): void {
+    this.arrivals.add(a);
+  }
+
+  /**
+   * Tells the tracker we are receiving `name` (a batch's, see batchName) and returns the latest
+   * receiver of it before us on another host, to chain behind; none without a tracker.
+   */
+  async receiverAhead(name: Digest): Promise<PeerAddr | undefined> {
+    const tracked = await this.bus.request(this.bus.subject('track'), { object: name, asker: this.addr }, TRACKER_TIMEOUT_MS).catch(() => undefined);
+    const found = tracked && Array.isArray(tracked.holders) ? parseHolders(tracked.holders, this.id) : [];
+    return found.find((h) => h.have === 'some' && h.addr.host !== this.hostId)?.addr;
   }
 
   private answerWho(b: Record<string, unknown>, reply: (body: unknown) => void): void {
@@ -625,7 +652,7 @@ export class Agent {
    * failure once every object has been tried.
    */
   async fetchMany(descs: ObjectDesc[], opts: FetchOptions & { jobs?: number; onDone?: (d: ObjectDesc) => void } = {}): Promise<BatchSummary> {
-    const summary: BatchSummary = { objects: 0, fetched: 0, bytes: 0 };
+    const summary: BatchSummary = { objects: 0, fetched: 0, bytes: 0, bytesFrom: {} };
     const source = (opts.hints ?? []).find((h) => addrKey(h) !== addrKey(this.addr));
     const limit = concurrency(opts.jobs ?? FETCH_MANY_JOBS);
     // In a random order: receivers of one tree that start together then begin on different
@@ -677,6 +704,7 @@ export class Agent {
       else if (r.value.how === 'network') {
         summary.fetched++;
         summary.bytes += r.value.bytes;
+        for (const [agent, n] of Object.entries(r.value.bytesFrom)) summary.bytesFrom[agent] = (summary.bytesFrom[agent] ?? 0) + n;
       }
     }
     if (first) throw first;
@@ -687,8 +715,8 @@ export class Agent {
    * Asks one holder for many small objects (see fetchBatch), handing each verified object to
    * `sink` (the host store, or a tree being written). Never throws: `settled` tells what arrived.
    */
-  fetchBatchInto(sink: BatchSink, from: PeerAddr, descs: ObjectDesc[], settled: (d: ObjectDesc, ok: boolean) => void): Promise<void> {
-    return fetchBatch({ store: sink, connect: (a) => this.connect(a), compress: this.opts.compress ?? false, report: this.reportBad }, from, descs, settled);
+  fetchBatchInto(sink: BatchSink, from: PeerAddr, descs: ObjectDesc[], settled: (d: ObjectDesc, ok: boolean) => void, waitMs?: number): Promise<void> {
+    return fetchBatch({ store: sink, connect: (a) => this.connect(a), compress: this.opts.compress ?? false, report: this.reportBad }, from, descs, settled, waitMs);
   }
 
   private readonly reportBad = (kind: 'corrupt' | 'failed', addr: PeerAddr, object: ObjectName, detail: string) => {

@@ -36,8 +36,10 @@ export interface BatchEnv {
  * is checked against its object's digest before it is stored; `settled` is called once per object,
  * with true when it is in the store. Never throws: what the holder did not deliver (busy, not
  * found, bad bytes, connection lost) is settled false, for the caller to fetch another way.
+ * With `waitMs`, the holder is another receiver of the same batch, and waits for what it has not
+ * received yet (see Arrivals).
  */
-export async function fetchBatch(env: BatchEnv, from: PeerAddr, descs: ObjectDesc[], settled: (d: ObjectDesc, stored: boolean) => void): Promise<void> {
+export async function fetchBatch(env: BatchEnv, from: PeerAddr, descs: ObjectDesc[], settled: (d: ObjectDesc, stored: boolean) => void, waitMs?: number): Promise<void> {
   let client: PeerClient | undefined;
   try {
     client = await env.connect(from);
@@ -48,7 +50,7 @@ export async function fetchBatch(env: BatchEnv, from: PeerAddr, descs: ObjectDes
   let bad = false;
   const one = async (d: ObjectDesc): Promise<boolean> => {
     if (!client || bad) return false;
-    const r = await client.get({ object: d.digest, offset: 0, length: d.size, chunkDigest: d.chunks[0]!.chunkDigest, compress: env.compress || undefined });
+    const r = await client.get({ object: d.digest, offset: 0, length: d.size, chunkDigest: d.chunks[0]!.chunkDigest, compress: env.compress || undefined, ...(waitMs ? { waitMs } : {}) });
     if (r.kind !== 'data') return false;
     if (r.bytes.length !== d.size || digestBytes(r.bytes) !== d.digest) {
       // A holder that sends wrong bytes once is not asked for the rest of the batch.

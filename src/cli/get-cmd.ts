@@ -3,9 +3,9 @@ import fsp from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { defineCommand } from 'citty';
-import { Agent, batchable, descOf, parseDesc, parsePeerAddr, type BatchSummary, type ObjectDesc, type PeerAddr } from '../agent/index.js';
+import { Agent, Arrivals, batchable, CHAIN_WAIT_MS, descOf, parseDesc, parsePeerAddr, type BatchSummary, type ObjectDesc, type PeerAddr } from '../agent/index.js';
 import { DftfsError, usageError } from '../errors.js';
-import { isDigest, type Digest } from '../hash/index.js';
+import { digestBytes, isDigest, type Digest } from '../hash/index.js';
 import { subtree, TreeWriter } from '../store/index.js';
 import { checkEntryName, decodeToc, type Toc, type TocEntry } from '../toc/index.js';
 import type { CliContext } from './context.js';
@@ -25,6 +25,11 @@ async function latestTree(agent: Agent): Promise<{ toc: Toc; origin: PeerAddr | 
   const tocDesc = parseDesc(latest.desc);
   await agent.fetch(tocDesc);
   return { toc: decodeToc(await agent.store.read(tocDesc.digest)), origin: parsePeerAddr(latest.origin) };
+}
+
+/** A batch's name for the tracker: the digest of its objects' digests, in order (receivers of the same batch agree on it). */
+function batchName(descs: ObjectDesc[]): Digest {
+  return digestBytes(Buffer.from(`dftfs batch\n${descs.map((d) => d.digest).join('\n')}`));
 }
 
 /** Finds a path in a TOC: a regular file (a hardlink is its target) or a directory. */
@@ -64,9 +69,8 @@ async function getTree(agent: Agent, toc: Toc, origin: PeerAddr | undefined, dir
   };
   const held = agent.store.hasMany(descs.map((d) => d.digest));
   const direct = new Set(opts.link || !origin ? [] : descs.filter((d) => batchable(d) && !held.has(d.digest)));
-  let directFiles = 0;
-  let directBytes = 0;
-  let fetched: BatchSummary;
+  const fetched: BatchSummary = { objects: descs.length, fetched: 0, bytes: 0, bytesFrom: {} };
+  const addFrom = (from: string, bytes: number) => void (fetched.bytesFrom[from] = (fetched.bytesFrom[from] ?? 0) + bytes);
   let refused: Array<{ name: string; reason: string }>;
   const many = (list: ObjectDesc[]) => agent.fetchMany(list, { hints: origin ? [origin] : [], jobs: opts.jobs, onDone: progress, descFromOrigin: true });
   try {
@@ -77,18 +81,39 @@ async function getTree(agent: Agent, toc: Toc, origin: PeerAddr | undefined, dir
     const bigger = many(descs.filter((d) => !direct.has(d)));
     bigger.catch(() => undefined); // awaited below
     if (direct.size) {
-      const sink = { putVerified: async (bytes: Uint8Array, digest: Digest) => { for (const e of byDigest.get(digest)!) writer.writeSync(e, bytes); } };
-      await agent.fetchBatchInto(sink, origin!, [...direct], (d, ok) => {
-        if (!ok) return;
-        direct.delete(d);
-        directFiles++;
-        directBytes += d.size;
-        progress(d);
-      });
+      // Receivers of the same batch chain behind each other: each serves the small files it has
+      // written to the next one, as they arrive, and the origin sends the batch about once.
+      const arrivals = new Arrivals(new Set([...direct].map((d) => d.digest)));
+      agent.shareArrivals(arrivals);
+      try {
+        const sink = {
+          putVerified: async (bytes: Uint8Array, digest: Digest) => {
+            for (const e of byDigest.get(digest)!) writer.writeSync(e, bytes);
+            arrivals.arrived(digest, bytes);
+          },
+        };
+        const settledFrom = (from: PeerAddr) => (d: ObjectDesc, ok: boolean) => {
+          if (!ok) return;
+          direct.delete(d);
+          fetched.fetched++;
+          fetched.bytes += d.size;
+          addFrom(from.agent, d.size);
+          progress(d);
+        };
+        const ahead = await agent.receiverAhead(batchName([...direct]));
+        if (ahead) await agent.fetchBatchInto(sink, ahead, [...direct], settledFrom(ahead), CHAIN_WAIT_MS);
+        // What the receiver ahead did not deliver (it died, fell behind, or there is none): from the origin.
+        if (direct.size) await agent.fetchBatchInto(sink, origin!, [...direct], settledFrom(origin!));
+      } finally {
+        arrivals.end();
+      }
     }
     // What the batch's holder did not deliver goes through the normal fetch (discovery, other sources).
-    const [a, b] = await Promise.all([bigger, many([...direct])]).finally(() => opts.out.endProgress());
-    fetched = { objects: a.objects + b.objects, fetched: a.fetched + b.fetched + directFiles, bytes: a.bytes + b.bytes + directBytes };
+    for (const m of await Promise.all([bigger, many([...direct])]).finally(() => opts.out.endProgress())) {
+      fetched.fetched += m.fetched;
+      fetched.bytes += m.bytes;
+      for (const [from, n] of Object.entries(m.bytesFrom)) addFrom(from, n);
+    }
     ({ refused } = await writer.finish(agent.store, opts.link));
   } catch (err) {
     writer.abort();
@@ -98,7 +123,7 @@ async function getTree(agent: Agent, toc: Toc, origin: PeerAddr | undefined, dir
   }
   for (const r of refused) opts.out.warn(`${r.name}: not written: ${r.reason}`);
   return {
-    entries: entries.length, files: descs.length, bytes: total, fetched: fetched.fetched, fetchedBytes: fetched.bytes,
+    entries: entries.length, files: descs.length, bytes: total, fetched: fetched.fetched, fetchedBytes: fetched.bytes, bytesFrom: fetched.bytesFrom,
     refused: refused.length, seconds: (performance.now() - started) / 1000,
   };
 }

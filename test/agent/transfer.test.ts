@@ -230,6 +230,34 @@ test('receivers that start together chain behind each other: the origin sends th
   assert.equal(fromReceivers.length, 2, `two receivers got the file from another: ${JSON.stringify(sources)}`);
 });
 
+test('gets of a directory that start together chain its small files too: each serves the next what it has written', async (t) => {
+  const dir = tempDir(t);
+  const tree = path.join(dir, 'tree');
+  fs.mkdirSync(path.join(tree, 'src'), { recursive: true });
+  let total = 0;
+  for (let i = 0; i < 300; i++) {
+    const b = pseudoRandom(10_000 + ((i * 7919) % 30_000), 200 + i);
+    fs.writeFileSync(path.join(tree, 'src', `f${i}.c`), b);
+    total += b.length;
+  }
+  fs.writeFileSync(path.join(tree, 'big.bin'), pseudoRandom(6 * MiB, 13));
+  total += 6 * MiB;
+  const nats = await natsFor(t);
+  const origin = await startDftfs(t, ['serve', tree, '--bwlimit', '4m', ...hostArgs(nats, 'h0', path.join(dir, 'h0'))]);
+  const hosts = ['hA', 'hB', 'hC'];
+  const runs = await Promise.all(hosts.map((h) => runDftfs(['get', '.', path.join(dir, `out-${h}`), '--json', ...hostArgs(nats, h, path.join(dir, h))])));
+  const want = listing(tree);
+  const sources = runs.map((r, i) => {
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(listing(path.join(dir, `out-${hosts[i]}`)), want);
+    return (JSON.parse(r.stdout.trim().split('\n').pop()!) as { bytesFrom: Record<string, number> }).bytesFrom;
+  });
+  const fromOrigin = sources.reduce((n, s) => n + (s[origin.agent] ?? 0), 0);
+  // Without the chains the origin sends every small file to each receiver (2.2 × the tree here).
+  assert.ok(fromOrigin <= 1.6 * total, `the origin sent ${(fromOrigin / MiB).toFixed(1)} MiB for three receivers of ${(total / MiB).toFixed(1)} MiB: ${JSON.stringify(sources)}`);
+  assert.ok(sources.filter((s) => Object.keys(s).some((a) => /^h[ABC]\//.test(a))).length >= 2, `receivers got files from each other: ${JSON.stringify(sources)}`);
+});
+
 test('a serving peer killed mid-transfer: the fetch completes from another source', async (t) => {
   const dir = tempDir(t);
   const tree = treeWith(dir, { 'f.bin': pseudoRandom(16 * MiB, 4) });
