@@ -23,7 +23,7 @@ import { descOf, parseDesc, type ObjectDesc } from './object-desc.js';
 import { PartialObject } from './partial-object.js';
 import { addrKey, parsePeerAddr, type PeerAddr } from './peer-addr.js';
 import { StatusBoard } from './status-board.js';
-import { parseHolders, Tracker, type FoundHolder } from './tracker.js';
+import { parseHolders, shuffled, Tracker, type FoundHolder } from './tracker.js';
 
 const log = createLogger('agent');
 
@@ -119,16 +119,6 @@ function defaultAdvertise(): string {
     for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
   }
   return '127.0.0.1';
-}
-
-/** A copy of `items` in a random order. */
-function shuffled<T>(items: T[]): T[] {
-  const a = [...items];
-  for (let i = a.length - 1; i > 0; i--) {
-    const j = Math.floor(Math.random() * (i + 1));
-    [a[i], a[j]] = [a[j]!, a[i]!];
-  }
-  return a;
 }
 
 /** Cuts bytes held in memory (a TOC) into chunk descriptors. */

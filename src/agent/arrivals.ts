@@ -1,4 +1,5 @@
 import type { Digest } from '../hash/index.js';
+import { ChunkCache } from './chunk-cache.js';
 
 /** Bytes of a batch's objects kept for receivers chained behind it, oldest dropped first. */
 export const ARRIVALS_KEPT_BYTES = 32 * 1024 * 1024;
@@ -10,12 +11,13 @@ export const ARRIVALS_KEPT_BYTES = 32 * 1024 * 1024;
  * comes before an object may wait for it; once the batch ends, what did not come is not waited for.
  */
 export class Arrivals {
-  private readonly kept = new Map<Digest, Buffer>();
-  private bytes = 0;
+  private readonly kept: ChunkCache;
   private readonly waiters = new Map<Digest, Set<(bytes: Buffer | undefined) => void>>();
   private ended = false;
 
-  constructor(private readonly expected: ReadonlySet<Digest>, private readonly maxBytes = ARRIVALS_KEPT_BYTES) {}
+  constructor(private readonly expected: ReadonlySet<Digest>, maxBytes = ARRIVALS_KEPT_BYTES) {
+    this.kept = new ChunkCache(maxBytes, Infinity);
+  }
 
   expects(digest: Digest): boolean {
     return this.expected.has(digest);
@@ -23,15 +25,9 @@ export class Arrivals {
 
   /** An object of the batch arrived, verified. */
   arrived(digest: Digest, bytes: Uint8Array): void {
-    if (!this.expected.has(digest) || this.kept.has(digest)) return;
+    if (!this.expected.has(digest) || this.kept.get(digest)) return;
     const copy = Buffer.from(bytes);
-    this.kept.set(digest, copy);
-    this.bytes += copy.length;
-    for (const [k, v] of this.kept) {
-      if (this.bytes <= this.maxBytes) break;
-      this.kept.delete(k);
-      this.bytes -= v.length;
-    }
+    this.kept.put(digest, copy);
     const ws = this.waiters.get(digest);
     this.waiters.delete(digest);
     for (const w of ws ?? []) w(copy);

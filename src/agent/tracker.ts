@@ -50,14 +50,17 @@ interface Tracked {
   partial?: Map<string, { addr: PeerAddr; sinceMs: number; seq: number }>;
 }
 
-function sample<T>(items: T[], n: number): T[] {
+/** A copy of `items` in a random order. */
+export function shuffled<T>(items: T[]): T[] {
   const a = [...items];
   for (let i = a.length - 1; i > 0; i--) {
     const j = Math.floor(Math.random() * (i + 1));
     [a[i], a[j]] = [a[j]!, a[i]!];
   }
-  return a.slice(0, n);
+  return a;
 }
+
+const sample = <T>(items: T[], n: number): T[] => shuffled(items).slice(0, n);
 
 /**
  * Who holds what, kept by the publisher of a tree (the origin) so that finding an object costs
